@@ -1,0 +1,33 @@
+#include "livestack.h"
+
+#include <errno.h>
+#include <string.h>
+
+const char *ls_version(void)
+{
+	return LS_VERSION;
+}
+
+int ls_abi_version(void)
+{
+	return LS_ABI_VERSION;
+}
+
+long ls_sizeof(const char *type_name)
+{
+	/* Lets the koffi bindings refuse to run against a header they do not
+	 * mirror, instead of reading garbage from a struct of another layout. */
+	static const struct { const char *name; long size; } sizes[] = {
+		{ "ls_kvm_probe", sizeof(struct ls_kvm_probe) },
+		{ "ls_cgroup_probe", sizeof(struct ls_cgroup_probe) },
+		{ "ls_resctrl_probe", sizeof(struct ls_resctrl_probe) },
+		{ "ls_tap_probe", sizeof(struct ls_tap_probe) },
+	};
+
+	if (type_name == NULL)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+		if (strcmp(sizes[i].name, type_name) == 0)
+			return sizes[i].size;
+	return -ENOENT;
+}

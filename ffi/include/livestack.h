@@ -1,0 +1,122 @@
+/*
+ * livestack.h — the ABI of liblivestack.so, the C core of LiveStack.
+ *
+ * Conventions (see STYLE.md):
+ *  - Exported functions are `ls_<subsystem>__<verb>`; internal helpers are
+ *    `static <subsystem>__<verb>` and never leave their file.
+ *  - Functions return 0 (or a count) on success and a negative errno on
+ *    failure. The library never calls exit() or abort(): it runs inside Node.
+ *  - Structs are plain old data filled by the callee (out-params). Their
+ *    layout is mirrored by koffi.struct() in the TypeScript bindings;
+ *    ls_sizeof() lets them check that the two agree before the first call.
+ *  - Bump LS_ABI_VERSION on any incompatible change to this file.
+ */
+#ifndef LIVESTACK_H
+#define LIVESTACK_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LS_API __attribute__((visibility("default")))
+
+#define LS_VERSION "0.1.0"
+#define LS_ABI_VERSION 1
+
+/* Fixed string buffers in probe structs: long enough for every controller
+ * name the kernel has (~15 of them, space-separated) and for a path. */
+#define LS_NAMES_MAX 256
+#define LS_PATH_MAX 256
+
+LS_API const char *ls_version(void);
+LS_API int ls_abi_version(void);
+/* sizeof() of an ABI struct by its name ("ls_kvm_probe", ...), or -ENOENT. */
+LS_API long ls_sizeof(const char *type_name);
+
+/* ---- KVM ---------------------------------------------------------------- */
+
+struct ls_kvm_probe {
+	int api_version;        /* KVM_GET_API_VERSION; 12 on every kernel since 2.6.22 */
+	int can_create_vm;      /* KVM_CREATE_VM + KVM_CREATE_VCPU both succeeded */
+	int cap_user_memory;    /* KVM_CHECK_EXTENSION results (0 = absent, >0 = present/value) */
+	int cap_immediate_exit;
+	int cap_tsc_control;
+	int cap_adjust_clock;
+	long long vm_create_ns; /* CLOCK_MONOTONIC time for VM + one vCPU; -1 if not created */
+	int error;              /* -errno of the first failure, 0 if none */
+};
+
+/* Opens /dev/kvm, checks the API and capabilities, creates and destroys a VM
+ * with one vCPU. Returns 0 if /dev/kvm answered, else -errno (also in
+ * out->error). A failed VM creation is reported in out, not as the result. */
+LS_API int ls_kvm__probe(struct ls_kvm_probe *out);
+
+/* ---- cgroups ------------------------------------------------------------ */
+
+/* v1 controllers LiveStack uses, as bits of ls_cgroup_probe.v1_mask. */
+#define LS_CG_CPU     (1u << 0)
+#define LS_CG_CPUACCT (1u << 1)
+#define LS_CG_CPUSET  (1u << 2)
+#define LS_CG_MEMORY  (1u << 3)
+#define LS_CG_FREEZER (1u << 4)
+#define LS_CG_PIDS    (1u << 5)
+
+struct ls_cgroup_probe {
+	int v1_hierarchies;     /* number of v1 hierarchies under root */
+	unsigned int v1_mask;   /* LS_CG_* bits of the controllers mounted as v1 */
+	int v2;                 /* a cgroup2 hierarchy exists (root itself or a child) */
+	int v2_at_root;         /* root itself is cgroup2 (pure unified mode) */
+	int freezer_v1;         /* a v1 freezer hierarchy is mounted */
+	int freezer_v2;         /* non-root v2 cgroups have cgroup.freeze */
+	int by_structure;       /* something was recognised by its files only, not by
+	                           statfs magic (a fake tree in tests, or odd mounts) */
+	int error;              /* -errno of the first unexpected failure, 0 if none */
+	char v1_names[LS_NAMES_MAX];       /* every v1 controller, space-separated */
+	char v2_path[LS_PATH_MAX];         /* path of the cgroup2 hierarchy, "" if none */
+	char v2_controllers[LS_NAMES_MAX]; /* contents of its cgroup.controllers */
+};
+
+/* root: a cgroup mount root such as "/sys/fs/cgroup" (NULL = that default).
+ * May create and remove one empty child cgroup, livestack-probe-<pid>, under
+ * a real cgroup2 root to see whether cgroup.freeze exists. Returns 0, or
+ * -errno if root itself cannot be read. */
+LS_API int ls_cgroup__probe(const char *root, struct ls_cgroup_probe *out);
+
+/* ---- resctrl (Intel RDT / AMD PQoS) -------------------------------------- */
+
+struct ls_resctrl_probe {
+	int root_exists;        /* the directory exists (kernel support, maybe unmounted) */
+	int present;            /* resctrl is mounted there (or a tree shaped like it) */
+	int by_structure;       /* recognised by files only, not by statfs magic */
+	int l3;                 /* info/L3 exists: cache allocation */
+	int l3_ways;            /* popcount(info/L3/cbm_mask) */
+	unsigned long long l3_cbm_mask;
+	int l3_num_closids;
+	int mb;                 /* info/MB exists: memory bandwidth allocation */
+	int mb_bandwidth_gran;  /* percent steps */
+	int mb_min_bandwidth;   /* percent */
+	int mb_num_closids;
+	int error;              /* -errno of the first unexpected failure, 0 if none */
+};
+
+/* root: NULL = "/sys/fs/resctrl". An absent root is not an error (present=0). */
+LS_API int ls_resctrl__probe(const char *root, struct ls_resctrl_probe *out);
+
+/* ---- tap / network namespaces -------------------------------------------- */
+
+struct ls_tap_probe {
+	int tun_dev;            /* /dev/net/tun opened */
+	int tap_error;          /* TUNSETIFF(IFF_TAP|IFF_NO_PI): 0 or -errno */
+	int netns_file;         /* /proc/self/ns/net exists */
+	int unshare_error;      /* unshare(CLONE_NEWNET) in a forked child: 0 or -errno */
+};
+
+/* Never leaves anything behind: the tap is non-persistent and closed at once,
+ * the namespace dies with the child. Returns 0 (results are in out). */
+LS_API int ls_tap__probe(struct ls_tap_probe *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIVESTACK_H */
