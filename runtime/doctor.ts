@@ -96,6 +96,10 @@ const KVM_HINT = 'load kvm_intel/kvm_amd or run on a machine with /dev/kvm; vm h
 const QEMU_BACKEND_HINT = 'full-system guests need `backend qemu` (apt-get install -y qemu-system-x86)';
 const LIBRARY_FALLBACK = 'not probed: liblivestack.so not loaded';
 
+/** Without the library only existence can be checked: partial at best. */
+const byExistence = (path: string, notProbed: string, absent: string, hint: string): Finding =>
+  existsSync(path) ? partial(`${path} exists; ${notProbed}`, hint) : missing(absent, hint);
+
 // Program name, Debian package, and why LiveStack wants it.
 const TOOLS: ReadonlyArray<readonly [CapabilityKey, string, string, string]> = [
   ['ip', 'ip', 'iproute2', 'namespaces, veth and tap setup'],
@@ -214,9 +218,7 @@ export function formatDoctor(report: DoctorReport): string {
 }
 
 function checkKvm(kvm: KvmProbe | null, notProbed: string): Finding {
-  if (!kvm) {
-    return existsSync('/dev/kvm') ? partial(`/dev/kvm exists; ${notProbed}`, KVM_HINT) : missing('/dev/kvm does not exist', KVM_HINT);
-  }
+  if (!kvm) return byExistence('/dev/kvm', notProbed, '/dev/kvm does not exist', KVM_HINT);
   if (!kvm.usable) {
     const why: Record<string, string> = {
       ENOENT: '/dev/kvm does not exist (ENOENT)',
@@ -242,10 +244,14 @@ function checkKvm(kvm: KvmProbe | null, notProbed: string): Finding {
 // What we know (KVM-FACTS.md): under nested virtualisation such as PVM,
 // guest ring 0 is emulated, and Debian's kernel does not boot.
 function checkGuestKernel(kvm: KvmProbe | null, hypervisor: boolean): Finding {
-  if (!kvm?.canCreateVm) return missing('guest kernels: not under KVM (KVM is not usable here)', QEMU_BACKEND_HINT);
+  if (!kvm?.canCreateVm) {
+    const nested = hypervisor ? '; this host is itself a VM' : '';
+    return missing(`guest kernels: not under KVM (KVM is not usable here${nested})`, QEMU_BACKEND_HINT);
+  }
   if (hypervisor) {
     return partial(
-      'guest kernels: likely not: this host is itself a VM (cpuinfo hypervisor flag); under nested virtualisation such as PVM guest ring 0 is emulated and stock kernels may not boot under KVM',
+      'guest kernels: likely not: this host is itself a VM (cpuinfo hypervisor flag); under nested ' +
+        'virtualisation such as PVM guest ring 0 is emulated and stock kernels may not boot under KVM',
       `ring-3 vm cells still work; ${QEMU_BACKEND_HINT}`,
     );
   }
@@ -256,7 +262,8 @@ function checkCgroupV1(cgroups: CgroupProbe | null, root: string, notProbed: str
   const hint = `mount the controllers (mount -t cgroup -o <name> cgroup ${root}/<name>) or use cgroup v2`;
   if (!cgroups) {
     const found = V1_CONTROLLERS.filter((name) => existsSync(join(root, name)));
-    return found.length ? partial(`${found.join(' ')} under ${root}; ${notProbed}`, hint) : missing(`no v1 hierarchies under ${root}`, hint);
+    if (!found.length) return missing(`no v1 hierarchies under ${root}`, hint);
+    return partial(`${found.join(' ')} under ${root}; ${notProbed}`, hint);
   }
   if (cgroups.v1.hierarchies === 0) {
     if (cgroups.error) return missing(`${root}: ${errorText(cgroups.error)}`, hint);
@@ -288,10 +295,10 @@ function checkCgroupV2(cgroups: CgroupProbe | null, root: string, notProbed: str
 }
 
 function checkFreezer(cgroups: CgroupProbe | null, root: string, notProbed: string): Finding {
-  const hint = `mount -t cgroup -o freezer freezer ${root}/freezer, or use cgroup v2 on a kernel >= 5.2; cells are frozen between windows`;
-  if (!cgroups) {
-    return existsSync(join(root, 'freezer')) ? partial(`${root}/freezer exists; ${notProbed}`, hint) : missing(`no freezer under ${root}`, hint);
-  }
+  const hint =
+    `mount -t cgroup -o freezer freezer ${root}/freezer, or use cgroup v2 on a kernel >= 5.2; ` +
+    'cells are frozen between windows';
+  if (!cgroups) return byExistence(join(root, 'freezer'), notProbed, `no freezer under ${root}`, hint);
   const kinds = [cgroups.freezer.v2 ? 'cgroup v2 cgroup.freeze' : '', cgroups.freezer.v1 ? 'v1 freezer' : ''].filter(Boolean);
   return kinds.length ? ok(kinds.join(' and ')) : missing(`no v1 freezer and no v2 cgroup.freeze under ${root}`, hint);
 }
@@ -299,15 +306,15 @@ function checkFreezer(cgroups: CgroupProbe | null, root: string, notProbed: stri
 function checkResctrl(resctrl: ResctrlProbe | null, root: string, notProbed: string): Finding {
   const ignored = 'cache_ways/mem_bandwidth will be ignored';
   const hint = `${ignored}: the CPU/kernel has no resctrl (mount -t resctrl resctrl ${root} where supported)`;
-  if (!resctrl) {
-    return existsSync(join(root, 'info')) ? partial(`${root}/info exists; ${notProbed}`, hint) : missing(`${root} is not mounted`, hint);
-  }
+  if (!resctrl) return byExistence(join(root, 'info'), notProbed, `${root} is not mounted`, hint);
   if (!resctrl.present) {
     return resctrl.rootExists
       ? missing(`${root} exists but resctrl is not mounted`, `${ignored} until you mount -t resctrl resctrl ${root}`)
       : missing(`${root} does not exist${resctrl.error ? ` (${errorText(resctrl.error)})` : ''}`, hint);
   }
-  const l3 = resctrl.l3 ? `L3 ${resctrl.l3.ways} ways (cbm_mask ${resctrl.l3.cbmMaskHex}), ${resctrl.l3.numClosids} CLOSIDs` : 'no L3 allocation';
+  const l3 = resctrl.l3
+    ? `L3 ${resctrl.l3.ways} ways (cbm_mask ${resctrl.l3.cbmMaskHex}), ${resctrl.l3.numClosids} CLOSIDs`
+    : 'no L3 allocation';
   const mb = resctrl.mb
     ? `MB granularity ${resctrl.mb.bandwidthGranPercent}%, min ${resctrl.mb.minBandwidthPercent}%, ${resctrl.mb.numClosids} CLOSIDs`
     : 'no memory bandwidth allocation';
@@ -319,20 +326,18 @@ function checkResctrl(resctrl: ResctrlProbe | null, root: string, notProbed: str
 
 function checkNetns(tap: TapProbe | null, notProbed: string): Finding {
   const hint = 'network namespaces need CONFIG_NET_NS and CAP_SYS_ADMIN (run as root); each host gets its own';
-  if (!tap) {
-    return existsSync('/proc/self/ns/net') ? partial(`/proc/self/ns/net exists; ${notProbed}`, hint) : missing('/proc/self/ns/net does not exist', hint);
-  }
+  if (!tap) return byExistence('/proc/self/ns/net', notProbed, '/proc/self/ns/net does not exist', hint);
   if (!tap.netnsFile) return missing('/proc/self/ns/net does not exist', hint);
-  return tap.unshareOk ? ok('unshare(CLONE_NEWNET) works') : missing(`unshare(CLONE_NEWNET) failed: ${errorText(tap.unshareError)}`, hint);
+  if (!tap.unshareOk) return missing(`unshare(CLONE_NEWNET) failed: ${errorText(tap.unshareError)}`, hint);
+  return ok('unshare(CLONE_NEWNET) works');
 }
 
 function checkTap(tap: TapProbe | null, notProbed: string): Finding {
   const hint = 'modprobe tun, and run as root (CAP_NET_ADMIN); hosts attach to the simulated network through taps';
-  if (!tap) {
-    return existsSync('/dev/net/tun') ? partial(`/dev/net/tun exists; ${notProbed}`, hint) : missing('/dev/net/tun does not exist', hint);
-  }
+  if (!tap) return byExistence('/dev/net/tun', notProbed, '/dev/net/tun does not exist', hint);
   if (!tap.tunDevice) return missing(`cannot open /dev/net/tun: ${errorText(tap.tapError)}`, hint);
-  return tap.tapOk ? ok('tap device created and removed via /dev/net/tun') : missing(`TUNSETIFF(IFF_TAP) failed: ${errorText(tap.tapError)}`, hint);
+  if (!tap.tapOk) return missing(`TUNSETIFF(IFF_TAP) failed: ${errorText(tap.tapError)}`, hint);
+  return ok('tap device created and removed via /dev/net/tun');
 }
 
 const structural = (byStructure: boolean): string => (byStructure ? ' [recognised by file layout, not a real mount]' : '');
@@ -378,5 +383,6 @@ function checkQemu(): Finding {
 function checkTool(key: CapabilityKey): Finding {
   const [, program, debianPackage, purpose] = TOOLS.find(([toolKey]) => toolKey === key)!;
   const path = findOnPath(program);
-  return path ? ok(`${program} at ${path}`) : missing(`${program} is not on PATH (${purpose})`, `apt-get install -y ${debianPackage}`);
+  if (!path) return missing(`${program} is not on PATH (${purpose})`, `apt-get install -y ${debianPackage}`);
+  return ok(`${program} at ${path}`);
 }
