@@ -1,0 +1,233 @@
+// The `livestack` command line. Exit codes (ARCHITECTURE.md): 0 ok,
+// 1 scenario error or failed expectation, 2 usage error, 3 missing capability.
+import { readFileSync } from 'node:fs';
+import chalk from 'chalk';
+import { compileFile, type CompileResult } from '../dsl/compile.ts';
+import { formatDiagnostic, type Diagnostic } from '../dsl/diagnostics.ts';
+import { MAX_DIAGNOSTICS } from '../dsl/limits.ts';
+import { planHash, planToJson, canonicalJson } from '../dsl/plan.ts';
+import { keyValues, parseArgs, UsageError, type FlagSpec } from './args.ts';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_ENVIRONMENT = 3;
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  color: boolean;
+}
+
+const defaultIo: Io = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  color: process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined,
+};
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+interface Command {
+  summary: string;
+  usage: string;
+  help: string;
+  flags: Record<string, FlagSpec>;
+  run: (args: ReturnType<typeof parseArgs>, io: Io) => Promise<number> | number;
+}
+
+const compileFlags: Record<string, FlagSpec> = {
+  set: { value: true, repeat: true },
+  scenario: { value: true },
+  'agent-cpus': { value: true, repeat: true },
+  help: { short: 'h' },
+};
+
+function compileOptions(args: ReturnType<typeof parseArgs>) {
+  const agentCpus: Record<string, number> = {};
+  for (const [name, text] of Object.entries(keyValues(args.flags.get('agent-cpus'), 'agent-cpus'))) {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--agent-cpus ${name}=${text}: the core count must be a whole number ≥ 1`);
+    agentCpus[name] = n;
+  }
+  const scenario = args.flags.get('scenario')?.[0];
+  return {
+    set: keyValues(args.flags.get('set'), 'set'),
+    agentCpus,
+    ...(scenario === undefined ? {} : { scenario }),
+  };
+}
+
+function printDiagnostics(result: CompileResult, io: Io): void {
+  const shown = result.diagnostics.slice(0, MAX_DIAGNOSTICS);
+  for (const d of shown) io.err(colorize(formatDiagnostic(d, result.program.sources), d, io) + '\n');
+  if (result.diagnostics.length > shown.length) io.err(`… and ${result.diagnostics.length - shown.length} more diagnostics\n`);
+}
+
+function colorize(text: string, d: Diagnostic, io: Io): string {
+  if (!io.color) return text;
+  const [head, ...rest] = text.split('\n');
+  const paint = d.severity === 'error' ? chalk.red : chalk.yellow;
+  return [paint(head!), ...rest.map((line) => (line.trimStart().startsWith('=') ? chalk.cyan(line) : line))].join('\n');
+}
+
+function count(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+const commands: Record<string, Command> = {
+  check: {
+    summary: 'check scenarios and report every problem',
+    usage: 'livestack check FILE… [--set NAME=VALUE]… [--scenario NAME] [--agent-cpus AGENT=N]…',
+    help: `Parses and checks each FILE (and what it imports) against the language
+contract, expanding ranges, templates, params and every sweep point. Prints each
+problem as file:line:col, a code (LSxxxx), a caret excerpt and a hint.
+Exits 1 if any file has an error (warnings alone exit 0).
+
+Options:
+  --set NAME=VALUE      override a param (or pin a sweep) while checking
+  --scenario NAME       check only this scenario of each file
+  --agent-cpus A=N      cores of agent A, to warn when placed hosts ask for more`,
+    flags: compileFlags,
+    run(args, io) {
+      if (args.positionals.length === 0) throw new UsageError('check needs at least one FILE');
+      const options = compileOptions(args);
+      let failed = false;
+      for (const file of args.positionals) {
+        const result = compileFile(file, options);
+        printDiagnostics(result, io);
+        const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
+        const warnings = result.diagnostics.length - errors;
+        if (errors > 0) {
+          failed = true;
+          io.err(`${file}: ${count(errors, 'error')}${warnings > 0 ? `, ${count(warnings, 'warning')}` : ''}\n`);
+          continue;
+        }
+        const scenarios = new Set(result.plans.map((p) => p.scenario)).size;
+        const first = result.plans[0];
+        const shape = first === undefined ? 'no scenario (a library for import)' : `${count(scenarios, 'scenario')}, ${count(result.plans.length, 'plan')}, ${count(first.hosts.length, 'host')}, ${count(first.switches.length, 'switch')}${first.switches.length === 1 ? '' : 'es'}`.replace('switchs', 'switche') + `, ${count(first.links.length, 'link')}`;
+        io.out(`${io.color ? chalk.green('ok') : 'ok'} ${file}: ${shape}${warnings > 0 ? `, ${count(warnings, 'warning')}` : ''}\n`);
+      }
+      return failed ? EXIT_FAILED : EXIT_OK;
+    },
+  },
+  plan: {
+    summary: 'print the compiled plan as JSON',
+    usage: 'livestack plan FILE [--set NAME=VALUE]… [--scenario NAME] [--point N] [--hash]',
+    help: `Compiles FILE to its plan: hosts with resolved resources, commands and
+addresses (198.18.0.0/15), switches, links (integer ns, bytes, bits/s), the
+timeline, metrics, expectations, placement, seed and sweep point. The JSON is
+canonical (sorted keys): the same file gives byte-identical output, and
+"planHash" (sha256) identifies it. One plan prints as an object; several
+(sweep points, several scenarios) print as an array.
+
+Options:
+  --set NAME=VALUE   override a param, or pin a sweep to one value
+  --scenario NAME    only this scenario
+  --point N          only sweep point N (0-based)
+  --hash             print only the plan hash(es), one per line`,
+    flags: { ...compileFlags, point: { value: true }, hash: {} },
+    run(args, io) {
+      if (args.positionals.length !== 1) throw new UsageError('plan needs exactly one FILE');
+      const result = compileFile(args.positionals[0]!, { ...compileOptions(args), requireScenario: true });
+      printDiagnostics(result, io);
+      if (!result.ok) return EXIT_FAILED;
+      let plans = result.plans;
+      const point = args.flags.get('point')?.[0];
+      if (point !== undefined) {
+        const n = Number(point);
+        if (!Number.isInteger(n) || n < 0 || n >= plans.length) throw new UsageError(`--point must be 0…${plans.length - 1}`);
+        plans = [plans[n]!];
+      }
+      if (args.flags.has('hash')) {
+        for (const plan of plans) io.out(planHash(plan) + '\n');
+      } else if (plans.length === 1) {
+        io.out(planToJson(plans[0]!));
+      } else {
+        io.out(canonicalJson(plans.map((plan) => ({ ...plan, planHash: planHash(plan) })), 2) + '\n');
+      }
+      return EXIT_OK;
+    },
+  },
+  doctor: {
+    summary: 'report what this machine can do (KVM, cgroups, resctrl, netns, tools)',
+    usage: 'livestack doctor [--json]',
+    help: `Probes this machine for what live runs need: KVM (and whether a guest kernel
+can run), cgroup v1/v2 controllers and the freezer, resctrl, network namespaces
+and tap devices, the CPU count, QEMU and the tools tests use. Each line says
+ok or missing, and for what is missing, what to do.`,
+    flags: { json: {}, help: { short: 'h' } },
+    async run(args, io) {
+      const { runDoctor, formatDoctor } = await import('../runtime/doctor.ts');
+      const report = runDoctor();
+      io.out(args.flags.has('json') ? JSON.stringify(report, null, 2) + '\n' : formatDoctor(report));
+      return EXIT_OK;
+    },
+  },
+  run: notYet('run a scenario and write a run directory', 'livestack run FILE [-o DIR] [--set NAME=VALUE]… [--seed N]', 'the simulation core (issue "Simulation core … livestack run end to end")'),
+  agent: notYet('serve a partition of a distributed run', 'livestack agent --listen ADDR:PORT --token-file FILE', 'distributed runs (issue "Distributed runs")'),
+  report: notYet('render a run directory as a report', 'livestack report DIR', 'the simulation core (run directories)'),
+};
+
+function notYet(summary: string, usage: string, waitingFor: string): Command {
+  return {
+    summary: `${summary} (not yet available)`,
+    usage,
+    help: `Not yet available in this version: it lands with ${waitingFor}.`,
+    flags: {},
+    run(_args, io) {
+      io.err(`livestack ${usage.split(' ')[1]}: not yet available in this version; it lands with ${waitingFor}.\nUse livestack check / plan meanwhile.\n`);
+      return EXIT_ENVIRONMENT;
+    },
+  };
+}
+
+function mainHelp(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  return `LiveStack ${version()}: full-stack live simulation under one virtual time
+
+Usage: livestack COMMAND [options]
+
+Commands:
+${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+Run 'livestack COMMAND --help' for a command's options.
+Exit codes: 0 ok, 1 scenario error or failed expectation, 2 usage error, 3 missing capability.
+`;
+}
+
+export async function main(argv: readonly string[], io: Io = defaultIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    const topic = name === 'help' ? rest[0] : undefined;
+    const command = topic === undefined ? undefined : commands[topic];
+    io.out(command === undefined ? mainHelp() : `Usage: ${command.usage}\n\n${command.help}\n`);
+    return name === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.out(`livestack ${version()}\n`);
+    return EXIT_OK;
+  }
+  const command = commands[name];
+  if (command === undefined) {
+    const known = Object.keys(commands);
+    const guess = known.find((k) => k.startsWith(name.slice(0, 2)));
+    io.err(`livestack: unknown command '${name}'${guess === undefined ? '' : `; did you mean '${guess}'?`}\n${mainHelp()}`);
+    return EXIT_USAGE;
+  }
+  try {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      io.out(`Usage: ${command.usage}\n\n${command.help}\n`);
+      return EXIT_OK;
+    }
+    return await command.run(parseArgs(rest, command.flags), io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`livestack ${name}: ${error.message}\nUsage: ${command.usage}\n`);
+      return EXIT_USAGE;
+    }
+    throw error;
+  }
+}
