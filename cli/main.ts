@@ -107,7 +107,10 @@ Options:
         }
         const scenarios = new Set(result.plans.map((p) => p.scenario)).size;
         const first = result.plans[0];
-        const shape = first === undefined ? 'no scenario (a library for import)' : `${count(scenarios, 'scenario')}, ${count(result.plans.length, 'plan')}, ${count(first.hosts.length, 'host')}, ${count(first.switches.length, 'switch')}${first.switches.length === 1 ? '' : 'es'}`.replace('switchs', 'switche') + `, ${count(first.links.length, 'link')}`;
+        const shape =
+          first === undefined
+            ? 'no scenario (a library for import)'
+            : [count(scenarios, 'scenario'), count(result.plans.length, 'plan'), count(first.hosts.length, 'host'), `${first.switches.length} switch${first.switches.length === 1 ? '' : 'es'}`, count(first.links.length, 'link')].join(', ');
         io.out(`${io.color ? chalk.green('ok') : 'ok'} ${file}: ${shape}${warnings > 0 ? `, ${count(warnings, 'warning')}` : ''}\n`);
       }
       return failed ? EXIT_FAILED : EXIT_OK;
