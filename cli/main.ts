@@ -5,6 +5,7 @@ import chalk from 'chalk';
 import { compileFile, type CompileResult } from '../dsl/compile.ts';
 import { formatDiagnostic, type Diagnostic } from '../dsl/diagnostics.ts';
 import { MAX_DIAGNOSTICS } from '../dsl/limits.ts';
+import { lookupUnit } from '../dsl/units.ts';
 import { planHash, planToJson, canonicalJson } from '../dsl/plan.ts';
 import { keyValues, parseArgs, UsageError, type FlagSpec } from './args.ts';
 
@@ -169,7 +170,87 @@ ok or missing, and for what is missing, what to do.`,
       return EXIT_OK;
     },
   },
-  run: notYet('run a scenario and write a run directory', 'livestack run FILE [-o DIR] [--set NAME=VALUE]… [--seed N]', 'the simulation core (issue "Simulation core … livestack run end to end")'),
+  run: {
+    summary: 'run a scenario and write a run directory',
+    usage: 'livestack run FILE [-o DIR] [--set NAME=VALUE]… [--seed N] [--until D] [--scenario NAME] [--partitions N] [--quiet]',
+    help: `Compiles FILE and simulates every plan (each sweep point), then writes the run
+directory: plan.json, environment.json, summary.txt and summary.json (per host,
+per link, metrics, expectations, trace hash), metrics.csv, logs/HOST.log,
+events.log and pcap/LINK.pcap for links marked capture (virtual timestamps).
+An interrupted run (Ctrl-C) keeps its partial results, marked INCOMPLETE.
+Exits 1 when an expectation fails.
+
+Options:
+  -o, --out DIR      run directory (default runs/<scenario>-<timestamp>)
+  --set NAME=VALUE   override a param, or pin a sweep to one value
+  --seed N           override the scenario's seed
+  --until D          simulate only until virtual time D (e.g. 2s)
+  --partitions N     split the model into N partitions (same results, a test of the sync)
+  --quiet            no progress line`,
+    flags: { ...compileFlags, out: { value: true, short: 'o' }, seed: { value: true }, until: { value: true }, partitions: { value: true }, quiet: {} },
+    async run(args, io) {
+      if (args.positionals.length !== 1) throw new UsageError('run needs exactly one FILE');
+      const result = compileFile(args.positionals[0]!, { ...compileOptions(args), requireScenario: true });
+      printDiagnostics(result, io);
+      if (!result.ok) return EXIT_FAILED;
+      let plans = result.plans;
+      const seed = args.flags.get('seed')?.[0];
+      if (seed !== undefined) {
+        const n = Number(seed);
+        if (!Number.isSafeInteger(n) || n < 0) throw new UsageError('--seed needs a whole number ≥ 0');
+        plans = plans.map((p) => ({ ...p, seed: n }));
+      }
+      const until = args.flags.get('until')?.[0];
+      if (until !== undefined) {
+        const ns = parseDurationNs(until);
+        if (ns === undefined) throw new UsageError(`--until needs a duration with a unit, e.g. 2s (got '${until}')`);
+        plans = plans.map((p) => ({ ...p, durationNs: p.durationNs === null ? ns : Math.min(p.durationNs, ns) }));
+      }
+      const partitionsText = args.flags.get('partitions')?.[0];
+      const partitions = partitionsText === undefined ? undefined : Number(partitionsText);
+      if (partitions !== undefined && (!Number.isInteger(partitions) || partitions < 1)) throw new UsageError('--partitions needs a whole number ≥ 1');
+      const { runPlans, sweepTable } = await import('../runtime/run.ts');
+      const { defaultRunPath } = await import('../runtime/report/rundir.ts');
+      const { UnsupportedPlanError } = await import('../runtime/model/network.ts');
+      const { summaryText, expectationLine } = await import('../runtime/report/summary.ts');
+      const outDir = args.flags.get('out')?.[0] ?? defaultRunPath(plans[0]!.scenario);
+      const tty = process.stderr.isTTY === true && process.env['CI'] === undefined && !args.flags.has('quiet');
+      let stop = false;
+      const onSignal = () => {
+        if (stop) process.exit(130);
+        stop = true;
+        io.err('\nstopping at the end of this window (Ctrl-C again to abort without results)…\n');
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        const { points, interrupted } = await runPlans(plans, {
+          outDir,
+          version: version(),
+          ...(partitions === undefined ? {} : { partitions }),
+          ...(tty ? { progress: (line: string, final: boolean) => io.err(final ? `\r\x1b[K${line}\n` : `\r\x1b[K${line}`) } : {}),
+          shouldStop: () => stop,
+        });
+        if (points.length === 1) io.out(summaryText(points[0]!.summary));
+        else {
+          io.out(sweepTable(points));
+          for (const p of points) for (const e of p.summary.expectations) if (!e.passed) io.out(`point ${p.plan.sweep?.index ?? 0}: ${expectationLine(e)}\n`);
+        }
+        io.out(`run directory: ${outDir}${interrupted ? ' (INCOMPLETE: interrupted)' : ''}\n`);
+        if (interrupted) return 130;
+        return points.every((p) => p.summary.passed) ? EXIT_OK : EXIT_FAILED;
+      } catch (error) {
+        if (error instanceof UnsupportedPlanError) {
+          io.err(`livestack run: ${error.message}\n`);
+          return EXIT_ENVIRONMENT;
+        }
+        throw error;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    },
+  },
   agent: notYet('serve a partition of a distributed run', 'livestack agent --listen ADDR:PORT --token-file FILE', 'distributed runs (issue "Distributed runs")'),
   report: notYet('render a run directory as a report', 'livestack report DIR', 'the simulation core (run directories)'),
 };
@@ -185,6 +266,14 @@ function notYet(summary: string, usage: string, waitingFor: string): Command {
       return EXIT_ENVIRONMENT;
     },
   };
+}
+
+function parseDurationNs(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)([a-zµ]+)$/.exec(text.trim());
+  if (match === null) return undefined;
+  const unit = lookupUnit(match[2]!);
+  if (unit?.kind !== 'duration') return undefined;
+  return Math.round(Number(match[1]) * unit.factor);
 }
 
 function mainHelp(): string {

@@ -41,26 +41,23 @@ class Builder {
     return this.nodes(node, label)[0];
   }
 
-  /** Span of a whole CST node, from its first to its last real token. */
+  /** Span of a whole CST node (Chevrotain tracks node locations; recovery may leave NaN). */
   span(node: CstNode | undefined): Span {
-    const first = node === undefined ? undefined : this.edge(node, true);
-    const last = node === undefined ? undefined : this.edge(node, false);
-    if (first === undefined || last === undefined) return { file: this.file, line: 1, col: 1, endLine: 1, endCol: 2, offset: 0, endOffset: 1 };
-    const a = tokenSpan(this.file, first);
-    const b = tokenSpan(this.file, last);
-    return { file: this.file, line: a.line, col: a.col, endLine: b.endLine, endCol: b.endCol, offset: a.offset, endOffset: b.endOffset };
+    const l = node?.location;
+    if (l === undefined || !Number.isFinite(l.startOffset) || !Number.isFinite(l.endOffset) || !Number.isFinite(l.startLine) || !Number.isFinite(l.endLine)) {
+      return { file: this.file, line: 1, col: 1, endLine: 1, endCol: 2, offset: 0, endOffset: 1 };
+    }
+    return { file: this.file, line: l.startLine!, col: l.startColumn!, endLine: l.endLine!, endCol: l.endColumn! + 1, offset: l.startOffset, endOffset: l.endOffset! + 1 };
   }
 
-  edge(node: CstNode, first: boolean): IToken | undefined {
-    let best: IToken | undefined;
+  /** Whether a node holds at least one real (not recovery-inserted) token. */
+  hasTokens(node: CstNode): boolean {
     for (const list of Object.values(node.children)) {
       for (const element of list) {
-        const candidate = isToken(element) ? (element.isInsertedInRecovery ? undefined : element) : this.edge(element, first);
-        if (candidate === undefined || !Number.isFinite(candidate.startOffset)) continue;
-        if (best === undefined || (first ? candidate.startOffset < best.startOffset : candidate.startOffset > best.startOffset)) best = candidate;
+        if (isToken(element) ? !element.isInsertedInRecovery : this.hasTokens(element)) return true;
       }
     }
-    return best;
+    return false;
   }
 
   private tokenSpan(token: IToken): Span {
@@ -72,7 +69,7 @@ class Builder {
   }
 
   value(node: CstNode | undefined, fallback: Span): A.Value {
-    if (node === undefined || this.edge(node, true) === undefined) return { type: 'missing', span: fallback };
+    if (node === undefined || !this.hasTokens(node)) return { type: 'missing', span: fallback };
     const span = this.span(node);
     const number = this.token(node, 'number');
     if (number !== undefined) {

@@ -24,6 +24,8 @@ export interface CheckOptions {
 
 interface Binding {
   value: A.Value;
+  /** where the value's own names resolve: the scope it was defined in (lexical) */
+  scope: Map<string, Binding>;
   span: Span;
   origin: 'let' | 'param' | 'sweep';
   resolving: boolean;
@@ -78,7 +80,7 @@ interface NodeInfo {
 
 export class ScenarioChecker {
   readonly diagnostics: Diagnostic[] = [];
-  private readonly scope = new Map<string, Binding>();
+  private scope = new Map<string, Binding>();
   private readonly templates = new Map<string, A.Template>();
   private readonly nodes = new Map<string, NodeInfo>();
   private readonly rangeNames: string[] = [];
@@ -108,25 +110,29 @@ export class ScenarioChecker {
     return this.program.sources.get(span.file)?.slice(span.offset, span.endOffset) ?? '';
   }
 
+  private readonly lines = new Map<string, string[]>();
+
   private lineText(span: Span): string {
-    const text = this.program.sources.get(span.file);
-    if (text === undefined) return '';
-    const lines = text.split('\n');
+    let lines = this.lines.get(span.file);
+    if (lines === undefined) {
+      lines = this.program.sources.get(span.file)?.split('\n') ?? [];
+      this.lines.set(span.file, lines);
+    }
     return (lines[span.line - 1] ?? '').trim();
   }
 
   // ---- values ----------------------------------------------------------------
 
-  private resolve(value: A.Value): Resolved {
+  private resolve(value: A.Value, scope: Map<string, Binding> = this.scope): Resolved {
     if (value.type !== 'name') return { value };
-    const binding = this.scope.get(value.name);
+    const binding = scope.get(value.name);
     if (binding === undefined) return { value };
     if (binding.resolving) {
       this.report(Codes.cycle, value.span, `'${value.name}' is defined in terms of itself`, 'break the cycle between these lets');
       return { value: { type: 'missing', span: value.span } };
     }
     binding.resolving = true;
-    const inner = this.resolve(binding.value);
+    const inner = this.resolve(binding.value, binding.scope);
     binding.resolving = false;
     return { value: inner.value, via: value.name };
   }
@@ -193,7 +199,8 @@ export class ScenarioChecker {
   private bounded(value: A.Value, kind: UnitKind | 'plain', what: string, min: number, max: number, integer: boolean, minExclusive = false): number | undefined {
     const n = this.quantity(value, kind, what);
     if (n === undefined) return undefined;
-    const result = kind === 'size' || kind === 'rate' ? Math.round(n) : n;
+    // unit factors make float noise (1.1 × 1000 = 1100.0000000000002): snap it, keep real fractions
+    const result = (kind === 'size' || kind === 'rate') && Math.abs(n - Math.round(n)) < 1e-6 ? Math.round(n) : n;
     if (integer && !Number.isInteger(result)) {
       this.report(Codes.notInteger, value.span, `${what} must be a whole number, not ${this.shown(this.resolve(value))}`);
       return undefined;
@@ -263,15 +270,19 @@ export class ScenarioChecker {
   }
 
   private buildScope(): void {
+    // each file sees its imports' lets (a later import shadows an earlier one) and then its own
+    const fileScopes = new Map<string, Map<string, Binding>>();
     for (const file of this.importedFiles()) {
+      const scope = new Map<string, Binding>();
+      for (const child of this.program.importsOf.get(file.path) ?? []) for (const [k, b] of fileScopes.get(child) ?? []) scope.set(k, b);
       const local = new Set<string>();
       for (const item of file.lets) {
         if (item.name.name === '') continue;
         if (local.has(item.name.name)) this.report(Codes.duplicateName, item.name.span, `let '${item.name.name}' is defined twice in this file`);
         local.add(item.name.name);
-        // a later file (the importer) shadows what it imports
-        this.scope.set(item.name.name, { value: item.value, span: item.name.span, origin: 'let', resolving: false });
+        scope.set(item.name.name, { value: item.value, scope, span: item.name.span, origin: 'let', resolving: false });
       }
+      fileScopes.set(file.path, scope);
       const localTemplates = new Set<string>();
       for (const item of file.templates) {
         if (localTemplates.has(item.name.name)) this.report(Codes.duplicateName, item.name.span, `template '${item.name.name}' is defined twice in this file`);
@@ -279,6 +290,8 @@ export class ScenarioChecker {
         this.templates.set(item.name.name, item);
       }
     }
+    this.scope = new Map(fileScopes.get(this.program.main.path) ?? []);
+    for (const template of this.templates.values()) if (template.from !== undefined) this.templateItems(template.name);
     const scenarioNames = new Map<string, Span>();
     const declare = (name: A.Name, what: string) => {
       const previous = scenarioNames.get(name.name);
@@ -292,19 +305,21 @@ export class ScenarioChecker {
     const scenarioTemplates = new Set<string>();
     for (const item of this.scenario.items) {
       if (item.type === 'let' && item.name.name !== '' && declare(item.name, 'let')) {
-        this.scope.set(item.name.name, { value: item.value, span: item.name.span, origin: 'let', resolving: false });
+        this.scope.set(item.name.name, { value: item.value, scope: this.scope, span: item.name.span, origin: 'let', resolving: false });
       } else if (item.type === 'param' && item.name.name !== '' && declare(item.name, 'param')) {
         const value = this.bindings.get(item.name.name) ?? item.value;
-        this.scope.set(item.name.name, { value, span: item.name.span, origin: 'param', resolving: false });
+        this.scope.set(item.name.name, { value, scope: this.scope, span: item.name.span, origin: 'param', resolving: false });
       } else if (item.type === 'sweep' && item.name.name !== '' && declare(item.name, 'sweep')) {
         const value = this.bindings.get(item.name.name) ?? item.values[0] ?? { type: 'missing', span: item.span };
-        this.scope.set(item.name.name, { value, span: item.name.span, origin: 'sweep', resolving: false });
+        this.scope.set(item.name.name, { value, scope: this.scope, span: item.name.span, origin: 'sweep', resolving: false });
       } else if (item.type === 'template' && item.name.name !== '') {
         if (scenarioTemplates.has(item.name.name)) this.report(Codes.duplicateName, item.name.span, `template '${item.name.name}' is defined twice in this scenario`);
         scenarioTemplates.add(item.name.name);
         this.templates.set(item.name.name, item);
       }
     }
+    // unknown bases and cycles are reported even for templates no host uses
+    for (const item of this.scenario.items) if (item.type === 'template' && item.from !== undefined) this.templateItems(item.name);
   }
 
   /** The items of a template chain, base first; `from` cycles are reported once. */
@@ -374,7 +389,7 @@ export class ScenarioChecker {
     }
     const bandwidth = settings.get('bandwidth')?.value;
     if (bandwidth !== undefined) {
-      const rate = this.bounded(bandwidth, 'rate', `${context} bandwidth`, 0, Number.MAX_SAFE_INTEGER, false, true);
+      const rate = this.bounded(bandwidth, 'rate', `${context} bandwidth`, 0, Number.MAX_SAFE_INTEGER, true, true);
       if (rate !== undefined) out.bandwidthBitsPerSec = rate;
     }
     const loss = settings.get('loss')?.value;
@@ -636,7 +651,7 @@ export class ScenarioChecker {
       const to = target();
       const size = required('size', (v) => this.bounded(v, 'size', `app ${kind} size`, 1, 65535, true), kind === 'onoff' ? 1500 : 100);
       if (kind === 'onoff') {
-        const rate = required('rate', (v) => this.bounded(v, 'rate', 'app onoff rate', 0, Number.MAX_SAFE_INTEGER, false, true));
+        const rate = required('rate', (v) => this.bounded(v, 'rate', 'app onoff rate', 0, Number.MAX_SAFE_INTEGER, true, true));
         const on = required('on', (v) => this.duration(v, 'app onoff on', true), MAX_TIME_NS);
         const off = required('off', (v) => this.duration(v, 'app onoff off', false), 0);
         if (to !== undefined && port !== undefined && size !== undefined && rate !== undefined && on !== undefined && off !== undefined) {
@@ -722,8 +737,6 @@ export class ScenarioChecker {
         this.report(Codes.badSweep, item.span, `sweep '${item.name.name}' has no values`, 'list at least one: sweep x in [1ms, 10ms]');
       } else if (item.type === 'unknown') {
         this.report(Codes.unknownItem, item.keyword.span, `unknown scenario item '${item.keyword.name}'`, didYouMean(item.keyword.name, scenarioWords) ?? `scenario items: ${scenarioWords.join(', ')}`);
-      } else if (item.type === 'template' && item.from !== undefined) {
-        this.templateItems(item.name); // reports unknown bases and cycles even when unused
       }
     }
 
@@ -1105,9 +1118,9 @@ export class ScenarioChecker {
       for (const name of hosts) {
         const host = this.nodes.get(name)!.host!;
         const previous = placedAt.get(name);
-        if (previous !== undefined && host.agent !== agent) {
-          this.report(Codes.duplicateItem, item.span, `host '${name}' is already placed on "${host.agent}" at line ${previous.line}`);
-          continue;
+        if (previous !== undefined) {
+          if (host.agent !== agent) this.report(Codes.duplicateItem, item.span, `host '${name}' is already placed on "${host.agent}" at line ${previous.line}`);
+          continue; // placed before (on the same agent: counted once)
         }
         placedAt.set(name, item.span);
         host.agent = agent;

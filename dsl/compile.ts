@@ -4,7 +4,7 @@ import type * as A from './ast.ts';
 import { ScenarioChecker, type CheckOptions } from './check.ts';
 import { Codes, diagnostic, didYouMean, hasErrors, sortDiagnostics, type Diagnostic, type Span } from './diagnostics.ts';
 import { lex } from './lexer.ts';
-import { MAX_SWEEP_POINTS } from './limits.ts';
+import { MAX_SWEEP_HOST_POINTS, MAX_SWEEP_POINTS } from './limits.ts';
 import { loadProgram, type LoadOptions, type Program } from './load.ts';
 import { NumberLiteral, Minus, StringLiteral } from './lexer.ts';
 import type { Plan } from './plan.ts';
@@ -108,6 +108,12 @@ function compileScenario(program: Program, scenario: A.Scenario, options: Compil
     const plan = checker.check();
     diagnostics.push(...checker.diagnostics);
     if (plan !== undefined) plans.push(plan);
+    if (k === 0 && plan !== undefined && count * Math.max(1, plan.hosts.length) > MAX_SWEEP_HOST_POINTS) {
+      diagnostics.push(
+        diagnostic(Codes.tooManyPoints, scenario.nameSpan, `${count} sweep points × ${plan.hosts.length} hosts is more than ${MAX_SWEEP_HOST_POINTS} host-points to check`, 'sweep fewer values, or pin some with --set'),
+      );
+      break;
+    }
   }
   return plans;
 }

@@ -15,3 +15,5 @@ export const MAX_IMPORT_DEPTH = 64;
 export const MAX_TIME_NS = Number.MAX_SAFE_INTEGER;
 /** Diagnostics beyond this are summarised: a generated file with a systematic mistake must not print 1e6 lines. */
 export const MAX_DIAGNOSTICS = 1000;
+/** Sweep points × hosts: every point is checked in full, so the product bounds the checker's work (~20 s). */
+export const MAX_SWEEP_HOST_POINTS = 2_000_000;

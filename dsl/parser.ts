@@ -58,7 +58,7 @@ const messages: IParserErrorMessageProvider = {
 
 export class ScnParser extends CstParser {
   constructor() {
-    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider: messages });
+    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider: messages, nodeLocationTracking: 'full' });
     this.performSelfAnalysis();
   }
 

@@ -8,7 +8,7 @@ export const PLAN_VERSION = 1;
 export type HostKind = 'model' | 'process' | 'vm';
 
 export interface PlanCommand {
-  /** `as NAME`, or `<host>.<n>` in declaration order */
+  /** `as NAME`, or `cmd<n>` (1-based, declaration order) */
   name: string;
   command: string;
   atNs: number;

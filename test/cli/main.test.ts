@@ -119,8 +119,35 @@ test('--help for every command, --version', async (t) => {
   t.is((await cli('--version')).out, `livestack ${version()}\n`);
 });
 
-test('run, agent and report say they are not yet available, exit 3', async (t) => {
-  for (const command of ['run', 'agent', 'report']) {
+test('run: live hosts are refused with exit 3 until process cells exist', async (t) => {
+  const r = await cli('run', scratch('good.scn', good), '-o', join(mkdtempSync(join(tmpdir(), 'livestack-run-')), 'out'));
+  t.is(r.code, 3);
+  t.regex(r.err, /host\(s\) are live \(a: kind process\)/);
+});
+
+test('run: a model scenario writes its run directory and exits 0; a failed expectation exits 1', async (t) => {
+  const model = `scenario "m" {
+  duration 1s
+  host a { app request { to b  every 100ms  size 100B  reply 100B } }
+  host b { app echo { port 7 } }
+  link a -- b { latency 5ms }
+  metric rtt from a match "rtt_ms=([0-9.]+)"
+  expect count(rtt) == 10
+  expect mean(rtt) within 10 +- 0.01
+}
+`;
+  const out = join(mkdtempSync(join(tmpdir(), 'livestack-run-')), 'out');
+  const r = await cli('run', scratch('m.scn', model), '-o', out, '--quiet');
+  t.is(r.code, 0, r.out + r.err);
+  t.regex(r.out, /PASS m\.scn:7: expect count\(rtt\) == 10/);
+  t.regex(r.out, /run directory: /);
+  const failing = await cli('run', scratch('m.scn', model.replace('within 10 +- 0.01', '< 5')), '-o', out + '2', '--quiet');
+  t.is(failing.code, 1);
+  t.regex(failing.out, /FAIL m\.scn:8: expect mean\(rtt\) < 5\n {5}expected mean\(rtt\) < 5, measured 10\.0/);
+});
+
+test('agent and report say they are not yet available, exit 3', async (t) => {
+  for (const command of ['agent', 'report']) {
     const r = await cli(command, 'x');
     t.is(r.code, 3);
     t.regex(r.err, /not yet available/);

@@ -1,0 +1,102 @@
+// `livestack run`: simulate every plan (sweep point) and write its run directory.
+import { arch, platform, release } from 'node:os';
+import { join } from 'node:path';
+import { planHash, planToJson, type Plan } from '../dsl/plan.ts';
+import { runDoctor } from './doctor.ts';
+import { formatVirtual } from './core/time.ts';
+import { pcapBytes } from './report/pcap.ts';
+import { RunDirectory } from './report/rundir.ts';
+import { buildSummary, logText, metricsCsv, summaryText, type RunSummary } from './report/summary.ts';
+import { simulate } from './simulation.ts';
+
+export interface RunOptions {
+  /** the run directory (sweep points go in point-NNN/ below it) */
+  outDir: string;
+  partitions?: number;
+  /** progress lines (a TTY shows them in place); undefined: quiet */
+  progress?: (line: string, final: boolean) => void;
+  /** set by Ctrl-C: the run stops at the next window and keeps partial results */
+  shouldStop?: () => boolean;
+  version: string;
+}
+
+export interface PointResult {
+  plan: Plan;
+  dir: string;
+  summary: RunSummary;
+}
+
+function environment(version: string): string {
+  return JSON.stringify(
+    { livestack: version, node: process.version, platform: platform(), arch: arch(), kernel: release(), doctor: runDoctor() },
+    null,
+    2,
+  ) + '\n';
+}
+
+function rate(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(Math.round(n));
+}
+
+export async function runPlans(plans: readonly Plan[], options: RunOptions): Promise<{ points: PointResult[]; interrupted: boolean }> {
+  const points: PointResult[] = [];
+  const env = environment(options.version);
+  for (const [i, plan] of plans.entries()) {
+    const dirPath = plans.length === 1 ? options.outDir : join(options.outDir, `point-${String(i).padStart(3, '0')}`);
+    const dir = new RunDirectory(dirPath);
+    const hash = planHash(plan);
+    dir.write('plan.json', planToJson(plan));
+    dir.write('environment.json', env);
+    const started = performance.now();
+    let lastShown = 0;
+    const label = plans.length === 1 ? '' : `[${i + 1}/${plans.length}] `;
+    const end = plan.durationNs ?? 0;
+    const result = await simulate(plan, {
+      ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
+      onProgress: (t, events) => {
+        const now = performance.now();
+        if (options.progress !== undefined && now - lastShown > 200) {
+          lastShown = now;
+          const wall = (now - started) / 1000;
+          options.progress(`${label}virtual ${formatVirtual(t)} / ${formatVirtual(end)} (${((100 * t) / Math.max(1, end)).toFixed(1)}%)  ${rate(events / Math.max(wall, 1e-3))} events/s  wall ${wall.toFixed(1)}s`, false);
+        }
+        return options.shouldStop?.() !== true;
+      },
+    });
+    const wallMs = performance.now() - started;
+    const complete = !result.stoppedEarly;
+    const { summary, samples } = buildSummary(plan, hash, result, wallMs, complete);
+    for (const host of result.network.hosts) dir.write(join('logs', `${host.name}.log`), logText(host.log));
+    dir.write('events.log', logText(result.network.runLog));
+    for (const [link, records] of result.network.captures) dir.write(join('pcap', `${link}.pcap`), pcapBytes(records));
+    dir.write('metrics.csv', metricsCsv(samples));
+    dir.write('summary.json', JSON.stringify(summary, null, 2) + '\n');
+    dir.write('summary.txt', summaryText(summary));
+    options.progress?.(`${label}done: virtual ${formatVirtual(result.reachedNs)} in ${(wallMs / 1000).toFixed(2)}s wall, ${result.events} events`, true);
+    if (complete) dir.complete();
+    else dir.interrupted(`stopped at virtual ${formatVirtual(result.reachedNs)}`);
+    points.push({ plan, dir: dirPath, summary });
+    if (!complete) return { points, interrupted: true };
+  }
+  return { points, interrupted: false };
+}
+
+/** Sweep results side by side: one column per point. */
+export function sweepTable(points: readonly PointResult[]): string {
+  if (points.length === 0) return '';
+  const header = ['', ...points.map((p) => Object.entries(p.plan.sweep?.values ?? {}).map(([k, v]) => `${k}=${v}`).join(' ') || p.plan.scenario)];
+  const rows: string[][] = [header];
+  const metricNames = [...new Set(points.flatMap((p) => Object.keys(p.summary.metrics)))];
+  for (const name of metricNames) {
+    rows.push([`mean(${name})`, ...points.map((p) => { const m = p.summary.metrics[name]?.mean; return m === null || m === undefined ? '-' : m.toPrecision(6); })]);
+    rows.push([`count(${name})`, ...points.map((p) => String(p.summary.metrics[name]?.count ?? 0))]);
+  }
+  const expectationCount = points[0]!.summary.expectations.length;
+  for (let e = 0; e < expectationCount; e++) {
+    rows.push([points[0]!.summary.expectations[e]!.text, ...points.map((p) => { const x = p.summary.expectations[e]; return x === undefined ? '-' : `${x.passed ? 'PASS' : 'FAIL'} ${x.measured}`; })]);
+  }
+  rows.push(['events', ...points.map((p) => String(p.summary.events))]);
+  rows.push(['trace', ...points.map((p) => p.summary.traceHash.slice(0, 12))]);
+  const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+}
