@@ -47,7 +47,7 @@ const actionWords = ['link', 'kill', 'pause', 'resume', 'run', 'log'];
 const linkWords = ['latency', 'bandwidth', 'loss', 'jitter', 'queue', 'mtu', 'capture'];
 const switchWords = ['latency', 'bandwidth', 'queue'];
 const appWords: Record<PlanApp['kind'], string[]> = {
-  onoff: ['to', 'port', 'rate', 'size', 'on', 'off'],
+  onoff: ['to', 'port', 'rate', 'size', 'on', 'off', 'arrivals'],
   echo: ['port'],
   request: ['to', 'port', 'every', 'size', 'reply'],
   sink: ['port'],
@@ -649,17 +649,22 @@ export class ScenarioChecker {
         continue;
       }
       const to = target();
-      const size = required('size', (v) => this.bounded(v, 'size', `app ${kind} size`, 1, 65535, true), kind === 'onoff' ? 1500 : 100);
+      // onoff sizes are IP packets (IPv4 + UDP headers + LiveStack's 28-byte app header at least);
+      // request/reply sizes are message payloads (at least the app header)
+      const minimum = kind === 'onoff' ? 56 : 28;
+      const size = required('size', (v) => this.bounded(v, 'size', `app ${kind} size`, minimum, kind === 'onoff' ? 65535 : 1e9, true), kind === 'onoff' ? 1500 : 100);
       if (kind === 'onoff') {
         const rate = required('rate', (v) => this.bounded(v, 'rate', 'app onoff rate', 0, Number.MAX_SAFE_INTEGER, true, true));
         const on = required('on', (v) => this.duration(v, 'app onoff on', true), MAX_TIME_NS);
         const off = required('off', (v) => this.duration(v, 'app onoff off', false), 0);
-        if (to !== undefined && port !== undefined && size !== undefined && rate !== undefined && on !== undefined && off !== undefined) {
-          apps.push({ kind, to, port, rateBitsPerSec: rate, sizeBytes: size, onNs: on, offNs: off });
+        const arrivalsValue = get('arrivals');
+        const arrivals = arrivalsValue === undefined ? 'constant' : this.word(arrivalsValue, 'app onoff arrivals', ['constant', 'poisson'] as const);
+        if (to !== undefined && port !== undefined && size !== undefined && rate !== undefined && on !== undefined && off !== undefined && arrivals !== undefined) {
+          apps.push({ kind, to, port, rateBitsPerSec: rate, sizeBytes: size, onNs: on, offNs: off, arrivals });
         }
       } else {
         const every = required('every', (v) => this.duration(v, 'app request every', true));
-        const reply = required('reply', (v) => this.bounded(v, 'size', 'app request reply', 1, Number.MAX_SAFE_INTEGER, true), size);
+        const reply = required('reply', (v) => this.bounded(v, 'size', 'app request reply', 28, 1e9, true), size);
         if (to !== undefined && port !== undefined && size !== undefined && every !== undefined && reply !== undefined) {
           apps.push({ kind, to, port, everyNs: every, sizeBytes: size, replyBytes: reply });
         }

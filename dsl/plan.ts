@@ -15,7 +15,8 @@ export interface PlanCommand {
 }
 
 export type PlanApp =
-  | { kind: 'onoff'; to: string; port: number; rateBitsPerSec: number; sizeBytes: number; onNs: number; offNs: number }
+  /** sizeBytes: IP packet size; arrivals: constant spacing, or Poisson (exponential gaps, same mean rate) */
+  | { kind: 'onoff'; to: string; port: number; rateBitsPerSec: number; sizeBytes: number; onNs: number; offNs: number; arrivals: 'constant' | 'poisson' }
   | { kind: 'echo'; port: number }
   | { kind: 'request'; to: string; port: number; everyNs: number; sizeBytes: number; replyBytes: number }
   | { kind: 'sink'; port: number };

@@ -5,6 +5,7 @@
 // model hosts exactly as on live ones.
 import type { PlanApp } from '../../dsl/plan.ts';
 import type { Partition } from '../core/partition.ts';
+import { Rng } from '../core/random.ts';
 import { EventKind, type HostNode } from './nodes.ts';
 import { APP_HEADER, AppMessage, buildFrame, IPV4_HEADER, PROTO_TCP, PROTO_UDP, TCP_HEADER, UDP_HEADER, type Packet, type ParsedFrame } from './packet.ts';
 
@@ -36,12 +37,17 @@ export class OnOffApp implements ModelApp {
   sent = 0;
   private readonly bitsPerPacket: number;
 
+  private readonly rng: Rng | null;
+
   constructor(
     private readonly index: number,
     private readonly app: PlanApp & { kind: 'onoff' },
     private readonly target: { hostIndex: number; ip: number },
+    seed: number,
+    hostName: string,
   ) {
     this.bitsPerPacket = app.sizeBytes * 8;
+    this.rng = app.arrivals === 'poisson' ? new Rng(seed, `app:${hostName}:${index}`) : null;
   }
 
   start(host: HostNode, sim: Partition): void {
@@ -62,7 +68,11 @@ export class OnOffApp implements ModelApp {
     );
     this.sent++;
     this.sentInPeriod++;
-    let next = this.periodStartNs + Math.ceil((this.sentInPeriod * this.bitsPerPacket * 1e9) / this.app.rateBitsPerSec);
+    const meanGapNs = (this.bitsPerPacket * 1e9) / this.app.rateBitsPerSec;
+    let next =
+      this.rng === null
+        ? this.periodStartNs + Math.ceil(this.sentInPeriod * meanGapNs)
+        : sim.now + Math.max(1, Math.round(this.rng.exponential(meanGapNs)));
     if (next >= this.periodStartNs + this.app.onNs) {
       next = this.periodStartNs + this.app.onNs + this.app.offNs;
       this.periodStartNs = next;
@@ -222,10 +232,10 @@ export class RequestApp implements ModelApp {
   }
 }
 
-export function createApp(index: number, app: PlanApp, directory: HostDirectory): ModelApp {
+export function createApp(index: number, app: PlanApp, directory: HostDirectory, seed: number, hostName: string): ModelApp {
   switch (app.kind) {
     case 'onoff':
-      return new OnOffApp(index, app, directory.lookup(app.to));
+      return new OnOffApp(index, app, directory.lookup(app.to), seed, hostName);
     case 'sink':
       return new SinkApp(app);
     case 'echo':

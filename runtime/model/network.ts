@@ -74,7 +74,7 @@ export function buildNetwork(plan: Plan): Network {
     },
   };
   plan.hosts.forEach((h, i) => {
-    h.apps.forEach((app, k) => hosts[i]!.apps.push(createApp(k, app, directory)));
+    h.apps.forEach((app, k) => hosts[i]!.apps.push(createApp(k, app, directory, plan.seed, h.name)));
   });
 
   const runLog: LogLine[] = [];

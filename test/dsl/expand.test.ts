@@ -92,7 +92,7 @@ test('apps on model hosts, with defaults', (t) => {
     '  host m { app onoff { to b rate 10Mbps size 1500B on 1s off 2s } app echo { port 7 } app request { to b every 10ms size 200B reply 2KB } app sink }',
   ));
   t.deepEqual(plan.hosts[1]!.apps, [
-    { kind: 'onoff', to: 'b', port: 9, rateBitsPerSec: 1e7, sizeBytes: 1500, onNs: 1e9, offNs: 2e9 },
+    { kind: 'onoff', to: 'b', port: 9, rateBitsPerSec: 1e7, sizeBytes: 1500, onNs: 1e9, offNs: 2e9, arrivals: 'constant' },
     { kind: 'echo', port: 7 },
     { kind: 'request', to: 'b', port: 7, everyNs: 1e7, sizeBytes: 200, replyBytes: 2000 },
     { kind: 'sink', port: 9 },
