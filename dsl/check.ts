@@ -384,7 +384,8 @@ export class ScenarioChecker {
     const out: Partial<PlanLinkSettings> = {};
     const latency = settings.get('latency')?.value;
     if (latency !== undefined) {
-      const ns = this.duration(latency, `${context} latency`, true);
+      // a link's latency is the lookahead and must be > 0; a switch may forward in zero time
+      const ns = this.duration(latency, `${context} latency`, context !== 'switch');
       if (ns !== undefined) out.latencyNs = ns;
     }
     const bandwidth = settings.get('bandwidth')?.value;

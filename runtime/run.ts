@@ -49,6 +49,7 @@ export async function runPlans(plans: readonly Plan[], options: RunOptions): Pro
     dir.write('environment.json', env);
     const started = performance.now();
     let lastShown = 0;
+    let lastYield = performance.now();
     const label = plans.length === 1 ? '' : `[${i + 1}/${plans.length}] `;
     const end = plan.durationNs ?? 0;
     const result = await simulate(plan, {
@@ -59,6 +60,12 @@ export async function runPlans(plans: readonly Plan[], options: RunOptions): Pro
           lastShown = now;
           const wall = (now - started) / 1000;
           options.progress(`${label}virtual ${formatVirtual(t)} / ${formatVirtual(end)} (${((100 * t) / Math.max(1, end)).toFixed(1)}%)  ${rate(events / Math.max(wall, 1e-3))} events/s  wall ${wall.toFixed(1)}s`, false);
+        }
+        // the windows run back to back on microtasks: yield to the event loop every 50 ms so that
+        // Ctrl-C (a signal handler is a macrotask) is seen promptly
+        if (now - lastYield > 50) {
+          lastYield = now;
+          return new Promise<boolean>((resolve) => setImmediate(() => resolve(options.shouldStop?.() !== true)));
         }
         return options.shouldStop?.() !== true;
       },

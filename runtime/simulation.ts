@@ -17,7 +17,7 @@ export interface SimulationOptions {
   /** component id → partition; default: hosts in contiguous blocks, each switch with its first neighbour */
   assignment?: Int32Array;
   /** called after each window with the virtual time reached; return false to stop (Ctrl-C) */
-  onProgress?: (timeNs: number, events: number) => boolean | void;
+  onProgress?: (timeNs: number, events: number) => boolean | void | Promise<boolean | void>;
 }
 
 export interface SimulationResult {

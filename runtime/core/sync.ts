@@ -27,8 +27,9 @@ export interface SyncOptions {
   endNs: number;
   /** window width: min(plan sync window, smallest cross-partition latency); Infinity for one partition */
   windowNs: number;
-  /** called after each window (progress, Ctrl-C checks); return false to stop early */
-  onWindow?: (timeNs: number) => boolean | void;
+  /** called after each window (progress, Ctrl-C checks); return false to stop early. A promise lets
+   *  the caller yield to the event loop now and then (signals, sockets) without a cost per window. */
+  onWindow?: (timeNs: number) => boolean | void | Promise<boolean | void>;
 }
 
 export interface SyncStats {
@@ -59,7 +60,8 @@ export async function runWindows(endpoints: readonly PartitionEndpoint[], option
     }
     stats.windows++;
     stats.endedAtNs = horizon;
-    if (options.onWindow?.(horizon) === false) {
+    const verdict = options.onWindow?.(horizon);
+    if ((verdict instanceof Promise ? await verdict : verdict) === false) {
       stats.stoppedEarly = true;
       break;
     }

@@ -95,6 +95,8 @@ export class SinkApp implements ModelApp {
   packets = 0;
   bytes = 0;
   private delaySumNs = 0;
+  private delayMinNs = Infinity;
+  private delayMaxNs = 0;
 
   constructor(private readonly app: PlanApp & { kind: 'sink' }) {}
 
@@ -105,14 +107,20 @@ export class SinkApp implements ModelApp {
     if (frame.dstPort !== this.app.port) return false;
     this.packets++;
     this.bytes += packet.wireBytes;
-    if (frame.app !== null) this.delaySumNs += sim.now - frame.app.sentNs;
+    if (frame.app !== null) {
+      const delay = sim.now - frame.app.sentNs;
+      this.delaySumNs += delay;
+      if (delay < this.delayMinNs) this.delayMinNs = delay;
+      if (delay > this.delayMaxNs) this.delayMaxNs = delay;
+    }
     return true;
   }
 
   finish(_host: HostNode, endNs: number): string {
     const mean = this.packets === 0 ? 0 : this.delaySumNs / this.packets;
     const rate = endNs === 0 ? 0 : (this.bytes * 8 * 1e9) / endNs / 1e6;
-    return `sink port=${this.app.port} packets=${this.packets} bytes=${this.bytes} mbps=${rate.toFixed(6)} mean_delay_ms=${ms(mean)}`;
+    const min = this.packets === 0 ? 0 : this.delayMinNs;
+    return `sink port=${this.app.port} packets=${this.packets} bytes=${this.bytes} mbps=${rate.toFixed(6)} mean_delay_ms=${ms(mean)} min_delay_ms=${ms(min)} max_delay_ms=${ms(this.delayMaxNs)}`;
   }
 }
 
