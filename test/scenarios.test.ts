@@ -16,6 +16,7 @@ const files = scnFiles('scenarios');
 
 test('the shipped scenarios include a quick start, a lab and a paper artifact', (t) => {
   t.true(files.includes(join('scenarios', 'quickstart.scn')));
+  t.true(files.includes(join('scenarios', 'live', 'ping.scn')));
   t.true(files.some((f) => f.includes('labs')));
   t.true(files.some((f) => f.includes('paper')));
 });
@@ -47,4 +48,21 @@ test('the dumbbell lab: 4 senders through a bottleneck with a packet queue, chan
   t.true(bottleneck.capture);
   t.is(plan!.hosts.filter((h) => h.name.startsWith('src') && h.apps[0]?.kind === 'onoff').length, 4);
   t.deepEqual(plan!.timeline.map((a) => [a.atNs, a.type]), [[10e9, 'log'], [10e9, 'link-set'], [15e9, 'link-set']]);
+});
+
+test('every shipped model-only scenario runs and meets its expectations', async (t) => {
+  const { simulate } = await import('../runtime/simulation.ts');
+  const { buildSummary } = await import('../runtime/report/summary.ts');
+  const { planHash } = await import('../dsl/plan.ts');
+  let ran = 0;
+  for (const file of files) {
+    for (const plan of compileFile(file).plans) {
+      if (plan.hosts.some((h) => h.kind !== 'model')) continue;
+      const result = await simulate(plan);
+      const { summary } = buildSummary(plan, planHash(plan), result, 1, true);
+      t.true(summary.passed, `${file}: ${summary.expectations.filter((e) => !e.passed).map((e) => e.text).join('; ')}`);
+      ran++;
+    }
+  }
+  t.true(ran >= 2);
 });
