@@ -323,7 +323,12 @@ export class ScenarioChecker {
   }
 
   /** The items of a template chain, base first; `from` cycles are reported once. */
-  private templateItems(name: A.Name, seen: string[] = []): A.HostItem[] {
+  private templateItems(name: A.Name): A.HostItem[] {
+    return this.templateLayers(name).flat();
+  }
+
+  /** The item lists of a template chain, base first, one list per template. */
+  private templateLayers(name: A.Name, seen: string[] = []): A.HostItem[][] {
     const template = this.templates.get(name.name);
     if (template === undefined) {
       this.report(Codes.unknownTemplate, name.span, `unknown template '${name.name}'`, didYouMean(name.name, this.templates.keys()) ?? 'define it with template NAME { … }');
@@ -333,8 +338,8 @@ export class ScenarioChecker {
       this.report(Codes.cycle, name.span, `template cycle: ${[...seen, name.name].join(' → ')}`);
       return [];
     }
-    const base = template.from === undefined ? [] : this.templateItems(template.from, [...seen, name.name]);
-    return [...base, ...template.items];
+    const base = template.from === undefined ? [] : this.templateLayers(template.from, [...seen, name.name]);
+    return [...base, template.items];
   }
 
   // ---- settings blocks -----------------------------------------------------
@@ -466,7 +471,8 @@ export class ScenarioChecker {
     return declared;
   }
 
-  private hostConfig(items: A.HostItem[], declaredKind: A.Value | undefined, hostName: string): HostConfig {
+  /** `layerOf`: which template (or the host itself) each item comes from: a command named again in a later layer replaces the earlier one. */
+  private hostConfig(items: A.HostItem[], layerOf: ReadonlyMap<A.HostItem, number>, declaredKind: A.Value | undefined, hostName: string): HostConfig {
     const hasRun = items.some((i) => i.type === 'run');
     const hasVmItem = items.some((i) => i.type === 'setting' && (i.key === 'image' || i.key === 'kernel'));
     let kind: HostKind = hasRun ? 'process' : hasVmItem ? 'vm' : 'model';
@@ -484,7 +490,7 @@ export class ScenarioChecker {
       vm: { backend: 'kvm', image: null, kernel: null, initrd: null, append: null },
       apps: [],
     };
-    const commandNames = new Set<string>();
+    const commandNames = new Map<string, { layer: number; index: number }>();
     for (const item of items) {
       switch (item.type) {
         case 'setting':
@@ -497,9 +503,20 @@ export class ScenarioChecker {
           const command = this.text(item.command, 'run');
           const atNs = item.at === undefined ? 0 : this.duration(item.at, 'run … at', false);
           const name = item.as?.name ?? `cmd${config.commands.length + 1}`;
-          if (commandNames.has(name)) this.report(Codes.duplicateName, item.as?.span ?? item.span, `command name '${name}' is used twice on host '${hostName}'`);
-          commandNames.add(name);
-          if (command !== undefined && atNs !== undefined) config.commands.push({ name, command, atNs });
+          const layer = layerOf.get(item) ?? 0;
+          const previous = commandNames.get(name);
+          if (previous !== undefined && previous.layer === layer) {
+            this.report(Codes.duplicateName, item.as?.span ?? item.span, `command name '${name}' is used twice on host '${hostName}'`);
+            break;
+          }
+          if (command === undefined || atNs === undefined) break;
+          if (previous !== undefined) {
+            config.commands[previous.index] = { name, command, atNs }; // a derived template or the host redefines it
+            commandNames.set(name, { layer, index: previous.index });
+          } else {
+            commandNames.set(name, { layer, index: config.commands.length });
+            config.commands.push({ name, command, atNs });
+          }
           break;
         }
         case 'env': {
@@ -771,10 +788,13 @@ export class ScenarioChecker {
     }
     for (const { item, names } of hostDecls) {
       if (names.length === 0) continue;
-      const items = [...(item.from === undefined ? [] : this.templateItems(item.from)), ...item.items];
+      const layers = [...(item.from === undefined ? [] : this.templateLayers(item.from)), item.items];
+      const layerOf = new Map<A.HostItem, number>();
+      layers.forEach((layer, i) => layer.forEach((x) => layerOf.set(x, i)));
+      const items = layers.flat();
       this.reportDuplicateSettings(item.items);
       const kindItem = [...items].reverse().find((i): i is A.HostItem & { type: 'setting' } => i.type === 'setting' && i.key === 'kind');
-      const config = this.hostConfig(items, kindItem?.value, names.length === 1 ? names[0]! : `${item.name.name}[…]`);
+      const config = this.hostConfig(items, layerOf, kindItem?.value, names.length === 1 ? names[0]! : `${item.name.name}[…]`);
       for (const name of names) {
         const host: PlanHost = {
           name, index: this.hosts.length, kind: config.kind, address: hostAddress(this.hosts.length),

@@ -106,7 +106,7 @@ function compileScenario(program: Program, scenario: A.Scenario, options: Compil
       ...(axes.length === 0 ? {} : { sweep: { index: k, count, names } }),
     });
     const plan = checker.check();
-    diagnostics.push(...checker.diagnostics);
+    for (const d of checker.diagnostics) diagnostics.push(d); // not push(...): 100k+ items overflow the stack
     if (plan !== undefined) plans.push(plan);
     if (k === 0 && plan !== undefined && count * Math.max(1, plan.hosts.length) > MAX_SWEEP_HOST_POINTS) {
       diagnostics.push(
@@ -155,7 +155,7 @@ export function compileFile(path: string, options: CompileOptions = {}): Compile
     diagnostics.push(diagnostic(Codes.noScenario, span, `${program.main.path} has no scenario`, 'add scenario "name" { … } (a file of lets and templates is for import)'));
   }
   const plans: Plan[] = [];
-  for (const scenario of scenarios) plans.push(...compileScenario(program, scenario, options, diagnostics));
+  for (const scenario of scenarios) for (const plan of compileScenario(program, scenario, options, diagnostics)) plans.push(plan);
   const unique = sortDiagnostics(dedupe(diagnostics));
   const ok = !hasErrors(unique);
   return { program, plans: ok ? plans : [], diagnostics: unique, ok };

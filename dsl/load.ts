@@ -59,7 +59,7 @@ export function loadProgram(mainPath: string, options: LoadOptions = {}): Progra
     const parsed = parse(name, text);
     files.set(name, parsed.ast);
     sources.set(name, text);
-    diagnostics.push(...parsed.diagnostics);
+    for (const d of parsed.diagnostics) diagnostics.push(d); // not push(...): 100k+ items overflow the stack
     const imported: string[] = [];
     importsOf.set(name, imported);
     for (const item of parsed.ast.imports) {

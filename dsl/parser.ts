@@ -57,6 +57,10 @@ const messages: IParserErrorMessageProvider = {
 };
 
 export class ScnParser extends CstParser {
+  /** OR alternatives built once, not on every rule call (Chevrotain's documented performance practice) */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each slot holds one OR's alternatives
+  private readonly alternatives: any[] = [];
+
   constructor() {
     super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider: messages, nodeLocationTracking: 'full' });
     this.performSelfAnalysis();
@@ -64,7 +68,7 @@ export class ScnParser extends CstParser {
 
   file = this.RULE('file', () => {
     this.MANY(() =>
-      this.OR([
+      this.OR(this.alternatives[0] ??= [
         { ALT: () => this.SUBRULE(this.importDecl) },
         { ALT: () => this.SUBRULE(this.letDecl) },
         { ALT: () => this.SUBRULE(this.templateDecl) },
@@ -105,7 +109,7 @@ export class ScnParser extends CstParser {
   });
 
   scenarioItem = this.RULE('scenarioItem', () => {
-    this.OR([
+    this.OR(this.alternatives[1] ??= [
       { ALT: () => this.SUBRULE(this.seedItem) },
       { ALT: () => this.SUBRULE(this.durationItem) },
       { ALT: () => this.SUBRULE(this.untilItem) },
@@ -137,7 +141,7 @@ export class ScnParser extends CstParser {
 
   untilItem = this.RULE('untilItem', () => {
     this.CONSUME(Kw.until);
-    this.OR({
+    this.OR(this.alternatives[2] ??= {
       IGNORE_AMBIGUITIES: true,
       DEF: [
         {
@@ -198,7 +202,7 @@ export class ScnParser extends CstParser {
   });
 
   hostItem = this.RULE('hostItem', () => {
-    this.OR([
+    this.OR(this.alternatives[3] ??= [
       { ALT: () => this.SUBRULE(this.hostSetting) },
       { ALT: () => this.SUBRULE(this.runItem) },
       { ALT: () => this.SUBRULE(this.envItem) },
@@ -209,7 +213,7 @@ export class ScnParser extends CstParser {
   });
 
   hostSetting = this.RULE('hostSetting', () => {
-    this.OR(hostSettingKeywords.map((keyword) => ({ ALT: () => this.CONSUME(keyword, { LABEL: 'key' }) })));
+    this.OR(this.alternatives[12] ??= hostSettingKeywords.map((keyword) => ({ ALT: () => this.CONSUME(keyword, { LABEL: 'key' }) })));
     this.SUBRULE(this.value);
   });
 
@@ -268,7 +272,7 @@ export class ScnParser extends CstParser {
   });
 
   setting = this.RULE('setting', () => {
-    this.OR({
+    this.OR(this.alternatives[4] ??= {
       IGNORE_AMBIGUITIES: true,
       DEF: [
         // `capture` is the one flag without a value
@@ -293,11 +297,11 @@ export class ScnParser extends CstParser {
   });
 
   action = this.RULE('action', () => {
-    this.OR([
+    this.OR(this.alternatives[5] ??= [
       { ALT: () => this.SUBRULE(this.linkAction) },
       {
         ALT: () => {
-          this.OR2([
+          this.OR2(this.alternatives[13] ??= [
             { ALT: () => this.CONSUME(Kw.kill, { LABEL: 'verb' }) },
             { ALT: () => this.CONSUME(Kw.pause, { LABEL: 'verb' }) },
             { ALT: () => this.CONSUME(Kw.resume, { LABEL: 'verb' }) },
@@ -327,7 +331,7 @@ export class ScnParser extends CstParser {
     this.SUBRULE(this.selector, { LABEL: 'a' });
     this.CONSUME(T.DashDash);
     this.SUBRULE2(this.selector, { LABEL: 'b' });
-    this.OR([
+    this.OR(this.alternatives[6] ??= [
       { ALT: () => this.CONSUME(Kw.down, { LABEL: 'op' }) },
       { ALT: () => this.CONSUME(Kw.up, { LABEL: 'op' }) },
       {
@@ -350,7 +354,7 @@ export class ScnParser extends CstParser {
 
   expectDecl = this.RULE('expectDecl', () => {
     this.CONSUME(Kw.expect);
-    this.OR({
+    this.OR(this.alternatives[7] ??= {
       IGNORE_AMBIGUITIES: true,
       DEF: [
         {
@@ -361,7 +365,7 @@ export class ScnParser extends CstParser {
             this.CONSUME(T.LParen);
             this.CONSUME2(T.NameLike, { LABEL: 'metric' });
             this.CONSUME(T.RParen);
-            this.OR2([
+            this.OR2(this.alternatives[14] ??= [
               {
                 ALT: () => {
                   this.SUBRULE(this.compareOp);
@@ -399,7 +403,7 @@ export class ScnParser extends CstParser {
   });
 
   compareOp = this.RULE('compareOp', () => {
-    this.OR([
+    this.OR(this.alternatives[8] ??= [
       { ALT: () => this.CONSUME(T.LessEq, { LABEL: 'op' }) },
       { ALT: () => this.CONSUME(T.GreaterEq, { LABEL: 'op' }) },
       { ALT: () => this.CONSUME(T.EqEq, { LABEL: 'op' }) },
@@ -411,7 +415,7 @@ export class ScnParser extends CstParser {
 
   placeDecl = this.RULE('placeDecl', () => {
     this.CONSUME(Kw.place);
-    this.OR([
+    this.OR(this.alternatives[9] ??= [
       { ALT: () => this.CONSUME(T.StringLiteral, { LABEL: 'glob' }) },
       {
         ALT: () => {
@@ -428,7 +432,7 @@ export class ScnParser extends CstParser {
   unknownItem = this.RULE('unknownItem', () => {
     this.CONSUME(T.Identifier, { LABEL: 'keyword' });
     this.OPTION(() =>
-      this.OR([
+      this.OR(this.alternatives[10] ??= [
         { ALT: () => this.CONSUME(T.NumberLiteral, { LABEL: 'rest' }) },
         { ALT: () => this.CONSUME(T.StringLiteral, { LABEL: 'rest' }) },
       ]),
@@ -451,7 +455,7 @@ export class ScnParser extends CstParser {
   });
 
   value = this.RULE('value', () => {
-    this.OR([
+    this.OR(this.alternatives[11] ??= [
       {
         ALT: () => {
           this.OPTION(() => this.CONSUME(T.Minus, { LABEL: 'minus' }));

@@ -36,3 +36,18 @@ test('sweep points × hosts is bounded', (t) => {
   const result = compileText('t.scn', src);
   t.true(result.diagnostics.some((d) => d.code === 'LS3021' && /host-points/.test(d.message)));
 });
+
+test('a derived template (or the host) redefines a command of the same name; twice in one body is an error', (t) => {
+  const src = `scenario "s" { duration 1s
+  template base { run "echo base" as job  run "echo other" }
+  template derived from base { run "echo derived" as job }
+  host a from derived { }
+  host b from derived { run "echo host" as job }
+  host c { run "x" as dup  run "y" as dup } }`;
+  const result = compileText('t.scn', src);
+  t.deepEqual(result.diagnostics.map((d) => `${d.code} ${d.span.line}`), ['LS1002 6']);
+  const ok = compileText('t.scn', src.replace('host c { run "x" as dup  run "y" as dup }', ''));
+  const commands = (name: string) => ok.plans[0]!.hosts.find((h) => h.name === name)!.commands.map((c) => `${c.name}=${c.command}`);
+  t.deepEqual(commands('a'), ['job=echo derived', 'cmd2=echo other']);
+  t.deepEqual(commands('b'), ['job=echo host', 'cmd2=echo other']);
+});
