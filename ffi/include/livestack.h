@@ -120,3 +120,52 @@ LS_API int ls_tap__probe(struct ls_tap_probe *out);
 #endif
 
 #endif /* LIVESTACK_H */
+
+/* ---- cells ---------------------------------------------------------------
+ * Process cells (ffi/c/cell.c; bindings in ffi/cell.ts). Appended after the
+ * main guard so that it can be maintained on its own: it carries its own
+ * guard and C++ linkage and needs only LS_API from above. */
+#ifndef LIVESTACK_CELLS_H
+#define LIVESTACK_CELLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Room a tap read must have to never truncate a frame: the largest MTU a
+ * tap accepts (65535) plus the Ethernet header. */
+#define LS_CELL_FRAME_MAX (65535 + 14)
+
+/* Creates the non-persistent tap `name` (IFF_TAP|IFF_NO_PI, < IFNAMSIZ
+ * bytes) in the caller's network namespace; *out_fd is its fd (O_NONBLOCK,
+ * O_CLOEXEC). The device vanishes when the fd is closed, also after the
+ * device was moved into another namespace. Returns 0 or -errno. */
+LS_API int ls_cell__tap_open(const char *name, int *out_fd);
+
+/* Reads up to max frames without blocking, packed one after another into
+ * buf; lengths[i] is the length of frame i. Reads only while at least
+ * LS_CELL_FRAME_MAX bytes of buf are free. Returns the number of frames (0:
+ * none waiting) or -errno if the first read failed. */
+LS_API int ls_cell__tap_read_batch(int fd, uint8_t *buf, size_t bufsize, uint32_t *lengths, int max);
+
+/* Writes one whole frame (1..LS_CELL_FRAME_MAX bytes). Returns the bytes
+ * written or -errno. */
+LS_API int ls_cell__tap_write(int fd, const uint8_t *frame, size_t len);
+
+/* cgroup v1 freezer: writes FROZEN/THAWED to freezer.state (state_fd, open
+ * read-write) and re-reads it until that state is reached. Returns the ns
+ * from the write to the state seen, -ETIMEDOUT after timeout_ns, or -errno. */
+LS_API long long ls_cell__freeze_v1(int state_fd, int frozen, long long timeout_ns);
+
+/* cgroup v2: writes 1/0 to cgroup.freeze and waits until cgroup.events says
+ * "frozen 1"/"frozen 0". Returns as ls_cell__freeze_v1. */
+LS_API long long ls_cell__freeze_v2(int freeze_fd, int events_fd, int frozen, long long timeout_ns);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIVESTACK_CELLS_H */
