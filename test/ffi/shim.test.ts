@@ -341,6 +341,47 @@ test.serial('stop and continue (as a freezer does) make epoll_wait fail with EIN
   t.is(end.result, 0);
 });
 
+// ---- receive timestamps ----------------------------------------------------
+
+const STAMP_MODES = ['timestamp', 'timestampns', 'timestamping', 'ioctl', 'ioctlns'] as const;
+const stampOf = (values: Map<string, string>, mode: (typeof STAMP_MODES)[number]) =>
+  BigInt(values.get(mode.startsWith('ioctl') ? 'ioctl' : 'cmsg')!);
+
+test.serial('receive timestamps (SO_TIMESTAMP[NS], SO_TIMESTAMPING, SIOCGSTAMP[NS]) are on the virtual clock', async (t) => {
+  const page = makePage(t);
+  page.freeze(5 * SEC);
+  for (const mode of STAMP_MODES) {
+    const values = await runToEnd(t, 'stamp', [mode], page.environment());
+    t.is(stampOf(values, mode), EPOCH_NS + 5_000_000_000n, `${mode}: frozen, so stamped at the frozen instant`);
+    t.is(values.get('now'), String(EPOCH_NS + 5_000_000_000n));
+  }
+  page.run(100 * SEC, 1);
+  for (const mode of STAMP_MODES) {
+    const values = await runToEnd(t, 'stamp', [mode], page.environment());
+    const stampNs = stampOf(values, mode);
+    const nowNs = BigInt(values.get('now')!);
+    const resolutionNs = mode === 'timestamp' || mode === 'ioctl' ? 1000n : 0n;
+    t.true(stampNs <= nowNs && nowNs - stampNs < 5_000_000n + resolutionNs, `${mode}: stamp ${stampNs} now ${nowNs}`);
+    t.true(stampNs >= EPOCH_NS + 100_000_000_000n);
+  }
+  // Without the page: host time.
+  const values = await runToEnd(t, 'stamp', ['timestampns'], { LD_PRELOAD: shimPath() });
+  t.true(Math.abs(Number(BigInt(values.get('cmsg')!) / 1_000_000n) - Date.now()) < 5000);
+});
+
+test.serial('a packet that arrived while the cell was frozen is stamped at the instant the cell ran again', async (t) => {
+  const page = makePage(t);
+  page.freeze(5 * SEC);
+  const running = start(t, 'stamp', ['timestampns', 'wait'], page.environment());
+  t.is(await running.line(), 'sent 1');
+  await sleepMs(20); // the datagram sits in the socket while the clock is frozen
+  page.run(6 * SEC, 1);
+  running.child.stdin.write('go\n');
+  const cmsg = await running.line();
+  t.is(cmsg, `cmsg ${EPOCH_NS + 6_000_000_000n}`);
+  t.is(await running.exited, 0);
+});
+
 // ---- measurements ----------------------------------------------------------
 
 test.serial('measure: wake latency from ls_clock__set to the sleeper running again', async (t) => {
