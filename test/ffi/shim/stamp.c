@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,28 +51,42 @@ int main(int argc, char **argv)
 		struct timespec ts;
 		ioctl(fd, SIOCGSTAMPNS, &ts);
 	}
-	if (sendto(fd, payload, sizeof payload, 0, (struct sockaddr *)&address, sizeof address) < 0)
-		return 1;
-	if (argc > 2) {
-		printf("sent 1\n");
-		fflush(stdout);
-		if (fgets(line, sizeof line, stdin) == NULL)
-			return 1;
-	}
-	if (recvmsg(fd, &message, 0) < 0)
-		return 1;
-	for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&message); cmsg; cmsg = CMSG_NXTHDR(&message, cmsg)) {
-		if (cmsg->cmsg_level != SOL_SOCKET)
-			continue;
-		if (cmsg->cmsg_type == SCM_TIMESTAMP) {
-			struct timeval tv;
-			memcpy(&tv, CMSG_DATA(cmsg), sizeof tv);
-			cmsg_ns = (long long)tv.tv_sec * 1000000000LL + tv.tv_usec * 1000LL;
-		} else if (cmsg->cmsg_type == SCM_TIMESTAMPNS || cmsg->cmsg_type == SCM_TIMESTAMPING) {
-			struct timespec ts;
-			memcpy(&ts, CMSG_DATA(cmsg), sizeof ts);
-			cmsg_ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	/* The kernel turns packet stamping on lazily (a deferred static key):
+	 * the first datagrams after the setsockopt may carry no stamp, and
+	 * SO_TIMESTAMPING, unlike SO_TIMESTAMP[NS], then sends no control
+	 * message at all. Try a few datagrams, 1 ms of real time apart; in
+	 * "wait" mode, the fourth is the one that waits for stdin. */
+	for (int attempt = 0; attempt < 20 && (cmsg_ns < 0 || (argc > 2 && attempt <= 3)); attempt++) {
+		if (attempt > 0) {
+			struct timespec pause = { 0, 1000000 };
+			syscall(SYS_nanosleep, &pause, NULL);
 		}
+		if (sendto(fd, payload, sizeof payload, 0, (struct sockaddr *)&address, sizeof address) < 0)
+			return 1;
+		if (argc > 2 && attempt == 3) {
+			printf("sent 1\n");
+			fflush(stdout);
+			if (fgets(line, sizeof line, stdin) == NULL)
+				return 1;
+		}
+		message.msg_controllen = sizeof control;
+		if (recvmsg(fd, &message, 0) < 0)
+			return 1;
+		for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&message); cmsg; cmsg = CMSG_NXTHDR(&message, cmsg)) {
+			if (cmsg->cmsg_level != SOL_SOCKET)
+				continue;
+			if (cmsg->cmsg_type == SCM_TIMESTAMP) {
+				struct timeval tv;
+				memcpy(&tv, CMSG_DATA(cmsg), sizeof tv);
+				cmsg_ns = (long long)tv.tv_sec * 1000000000LL + tv.tv_usec * 1000LL;
+			} else if (cmsg->cmsg_type == SCM_TIMESTAMPNS || cmsg->cmsg_type == SCM_TIMESTAMPING) {
+				struct timespec ts;
+				memcpy(&ts, CMSG_DATA(cmsg), sizeof ts);
+				cmsg_ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+			}
+		}
+		if (mode[0] == 'i')
+			break; /* ioctl modes: no control messages expected */
 	}
 	if (!strcmp(mode, "ioctl")) {
 		struct timeval tv;
