@@ -122,21 +122,47 @@ static int cell__control_has(int fd, const char *want)
 	return strstr(text, want) != NULL;
 }
 
-static long long cell__wait_for(int fd, const char *want, long long start_ns, long long timeout_ns)
+/* Re-issues a v1 freeze this often while the cgroup stays FREEZING. */
+#define CELL_FREEZE_V1_RETRY_NS 1000000LL
+
+/*
+ * Waits until the control file contains want. For the v1 freezer (retry
+ * set) the freeze is re-issued every CELL_FREEZE_V1_RETRY_NS, each second
+ * time as THAWED+FROZEN: the v1 freezer visits each task once per write, and
+ * a task that went to sleep in a freezable wait after that visit (a vfork
+ * parent waiting for its child, which the freezer already stopped before
+ * exec) is never stopped: FREEZING forever. A new write visits it again,
+ * now asleep, and freezes it (runc does the same thaw/refreeze dance).
+ */
+static long long cell__wait_for(int fd, const char *want, long long start_ns, long long timeout_ns, int retry)
 {
 	struct timespec pause = { 0, CELL_FREEZE_POLL_SLEEP_NS };
+	long long last_write_ns = start_ns;
+	int retries = 0;
 
 	for (;;) {
-		long long elapsed_ns;
+		long long now_ns, elapsed_ns;
 		int found = cell__control_has(fd, want);
 
-		elapsed_ns = util__now_ns() - start_ns;
+		now_ns = util__now_ns();
+		elapsed_ns = now_ns - start_ns;
 		if (found < 0)
 			return found;
 		if (found)
 			return elapsed_ns;
 		if (elapsed_ns > timeout_ns)
 			return -ETIMEDOUT;
+		if (retry && now_ns - last_write_ns > CELL_FREEZE_V1_RETRY_NS) {
+			int err = 0;
+
+			if (++retries % 2 == 0)
+				err = cell__control_write(fd, "THAWED");
+			if (err == 0)
+				err = cell__control_write(fd, want);
+			if (err < 0)
+				return err;
+			last_write_ns = util__now_ns();
+		}
 		if (elapsed_ns > CELL_FREEZE_SPIN_NS)
 			nanosleep(&pause, NULL);
 	}
@@ -153,8 +179,9 @@ long long ls_cell__freeze_v1(int state_fd, int frozen, long long timeout_ns)
 	err = cell__control_write(state_fd, target);
 	if (err < 0)
 		return err;
-	/* "FROZEN" is not a substring of "FREEZING" nor of "THAWED". */
-	return cell__wait_for(state_fd, target, start_ns, timeout_ns);
+	/* "FROZEN" is not a substring of "FREEZING" nor of "THAWED". Thawing
+	 * is immediate: only freezing needs retries. */
+	return cell__wait_for(state_fd, target, start_ns, timeout_ns, frozen);
 }
 
 long long ls_cell__freeze_v2(int freeze_fd, int events_fd, int frozen, long long timeout_ns)
@@ -167,5 +194,5 @@ long long ls_cell__freeze_v2(int freeze_fd, int events_fd, int frozen, long long
 		return err;
 	/* cgroup.events: "populated N\nfrozen N\n"; "frozen 1" means every
 	 * task of the subtree is stopped. */
-	return cell__wait_for(events_fd, frozen ? "frozen 1" : "frozen 0", start_ns, timeout_ns);
+	return cell__wait_for(events_fd, frozen ? "frozen 1" : "frozen 0", start_ns, timeout_ns, 0);
 }

@@ -156,8 +156,11 @@ LS_API int ls_cell__tap_read_batch(int fd, uint8_t *buf, size_t bufsize, uint32_
 LS_API int ls_cell__tap_write(int fd, const uint8_t *frame, size_t len);
 
 /* cgroup v1 freezer: writes FROZEN/THAWED to freezer.state (state_fd, open
- * read-write) and re-reads it until that state is reached. Returns the ns
- * from the write to the state seen, -ETIMEDOUT after timeout_ns, or -errno. */
+ * read-write) and re-reads it until that state is reached; a freeze stuck in
+ * FREEZING is re-issued every ms (THAWED+FROZEN every other time: a vfork
+ * parent otherwise never freezes). Returns the ns from the first write to
+ * the state seen, -ETIMEDOUT after timeout_ns (the cgroup may then be left
+ * FREEZING: thaw it), or -errno. */
 LS_API long long ls_cell__freeze_v1(int state_fd, int frozen, long long timeout_ns);
 
 /* cgroup v2: writes 1/0 to cgroup.freeze and waits until cgroup.events says

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import type { PlanHost } from '../../dsl/plan.ts';
 import { Cell } from './cell.ts';
 import type { CellExit, CellHost, CellLine, CellOptions } from './cell.ts';
-import type { FreezerPreference } from './cgroups.ts';
+import { FreezerSentinel, detectCgroupLayout, removeRunCgroups } from './cgroups.ts';
+import type { CgroupLayout, FreezerPreference } from './cgroups.ts';
 import { CellError, messageOf } from './errors.ts';
 import { DEFAULT_SHM_ROOT, newRunId, runTempDirName } from './names.ts';
 
@@ -32,6 +33,9 @@ export interface CellsOptions {
   /** Install the SIGINT/SIGTERM/SIGHUP/exit handlers while cells exist
    * (default true). */
   readonly handleSignals?: boolean;
+  /** With the v1 freezer, hold an empty cgroup frozen for the run so that
+   * freezing takes the kernel's fast path (default true; FreezerSentinel). */
+  readonly freezerSentinel?: boolean;
 }
 
 /** Where each cell runs. */
@@ -50,6 +54,8 @@ export class Cells {
   private readonly creating = new Set<string>();
   private readonly noticed = new Set<string>();
   private guarded = false;
+  private layout: CgroupLayout | null = null;
+  private sentinel: FreezerSentinel | null = null;
 
   constructor(private readonly options: CellsOptions) {
     this.runId = options.runId ?? newRunId();
@@ -65,6 +71,10 @@ export class Cells {
     this.guard();
     try {
       mkdirSync(this.runDir, { recursive: true, mode: 0o700 });
+      if (!this.layout) {
+        this.layout = detectCgroupLayout(this.options.cgroupRoot, this.options.freezer);
+        if (this.options.freezerSentinel !== false) this.sentinel = FreezerSentinel.hold(this.layout, this.runId);
+      }
       const options: CellOptions = {
         runId: this.runId,
         runDir: this.runDir,
@@ -83,8 +93,7 @@ export class Cells {
       this.creating.delete(host.name);
       if (this.cells.size === 0 && this.creating.size === 0) {
         // The first cell failed: nothing of the run may stay behind.
-        rmSync(this.runDir, { recursive: true, force: true });
-        this.unguard();
+        this.finish([]);
       }
     }
   }
@@ -118,14 +127,25 @@ export class Cells {
     this.finish(failures);
   }
 
+  /** Removes the run-level parts (sentinel, livestack/<runId>, temp dir,
+   * handlers) once no cell is left or being made. */
   private finish(failures: string[]): void {
     this.cells.clear();
     if (this.creating.size === 0) {
-      try {
-        rmSync(this.runDir, { recursive: true, force: true });
-      } catch (error) {
-        failures.push(`${this.runDir}: ${messageOf(error)}`);
-      }
+      const attempt = (what: string, step: () => void): void => {
+        try {
+          step();
+        } catch (error) {
+          failures.push(`${what}: ${messageOf(error)}`);
+        }
+      };
+      const sentinel = this.sentinel;
+      this.sentinel = null;
+      if (sentinel) attempt(sentinel.dir, () => sentinel.release());
+      const layout = this.layout;
+      this.layout = null;
+      if (layout) attempt('cgroups', () => removeRunCgroups(layout, this.runId));
+      attempt(this.runDir, () => rmSync(this.runDir, { recursive: true, force: true }));
       this.unguard();
     }
     if (failures.length) throw new CellError('', `run ${this.runId}: ${failures.join('; ')}`, 'livestack removes leftovers before the next run');

@@ -249,7 +249,7 @@ export function removeCgroupTree(dir: string, retryMs: number = RMDIR_RETRY_MS):
   removeCgroupDir(dir, retryMs);
 }
 
-interface FreezerFds {
+export interface FreezerFds {
   readonly kind: 'v1' | 'v2';
   /** freezer.state (v1) or cgroup.freeze (v2), read-write. */
   readonly controlFd: number;
@@ -360,6 +360,11 @@ export class CellCgroups {
     }
   }
 
+  /** The open freezer files, for C code that freezes and thaws in its own loop (ffi/live.ts). */
+  freezerHandle(): FreezerFds | null {
+    return this.freezerFds;
+  }
+
   private openFreezer(): void {
     const dir = this.dirFor('freezer');
     if (!dir || !this.layout.freezer) return;
@@ -385,10 +390,25 @@ export class CellCgroups {
     const fds = this.freezerFds;
     if (!fds) throw new CellError(this.host, 'this cell has no freezer', 'run livestack doctor (freezer)');
     const subject = `${this.host}: ${this.dirFor('freezer')}`;
-    const elapsedNs =
-      fds.kind === 'v1' ? setFrozenV1(fds.controlFd, frozen, timeoutNs, subject) : setFrozenV2(fds.controlFd, fds.eventsFd, frozen, timeoutNs, subject);
-    this.frozenState = frozen;
-    return elapsedNs;
+    const change = (to: boolean): number =>
+      fds.kind === 'v1' ? setFrozenV1(fds.controlFd, to, timeoutNs, subject) : setFrozenV2(fds.controlFd, fds.eventsFd, to, timeoutNs, subject);
+    try {
+      const elapsedNs = change(frozen);
+      this.frozenState = frozen;
+      return elapsedNs;
+    } catch (error) {
+      // A freeze that did not complete leaves tasks half frozen (some
+      // stopped, none able to die): thaw them again before reporting.
+      if (frozen) {
+        try {
+          change(false);
+        } catch {
+          // reported through the original error
+        }
+      }
+      this.frozenState = false;
+      throw error;
+    }
   }
 
   /** Every process (tgid) in any of the cell's cgroups. */
@@ -465,5 +485,48 @@ function inheritCpuset(dir: string, parent: string): void {
   if (!existsSync(join(dir, 'cpuset.cpus'))) return;
   for (const file of ['cpuset.cpus', 'cpuset.mems']) {
     if (readText(join(dir, file)) === '') writeControl(join(dir, file), readText(join(parent, file)));
+  }
+}
+
+/** Directory name of the sentinel: a dot, so no plan host (an identifier)
+ * can have it. */
+export const FREEZER_SENTINEL = 'frozen.sentinel';
+
+/**
+ * v1 freezer only: an empty cgroup held FROZEN for the whole run. The kernel
+ * enables a static key when the count of freezing cgroups goes 0 → 1 and
+ * disables it on 1 → 0; patching kernel text costs ms on this machine kind
+ * (every freeze/thaw of a lone cell pays it: ~5–10 ms instead of tens of µs).
+ * Held frozen, the key stays on and cells freeze on the fast path.
+ */
+export class FreezerSentinel {
+  private constructor(readonly dir: string) {}
+
+  /** null unless the layout uses the v1 freezer. */
+  static hold(layout: CgroupLayout, runId: string): FreezerSentinel | null {
+    const mount = layout.v1.get('freezer');
+    if (layout.freezer !== 'v1' || !mount) return null;
+    const dir = ensureDirs(mount, [...cgroupRunPath(runId).split('/'), FREEZER_SENTINEL], () => {});
+    try {
+      writeControl(join(dir, 'freezer.state'), 'FROZEN');
+    } catch (error) {
+      removeCgroupDir(dir, RMDIR_RETRY_MS);
+      throw new CellError('', `cannot freeze the freezer sentinel ${dir}: ${messageOf(error)}`, 'run livestack doctor (freezer)', { cause: error });
+    }
+    return new FreezerSentinel(dir);
+  }
+
+  /** Removes it (an empty cgroup goes away frozen or not). */
+  release(): void {
+    removeCgroupDir(this.dir, RMDIR_RETRY_MS);
+  }
+}
+
+/** Removes livestack/<runId> and livestack/ in every hierarchy where they
+ * are empty (after the last cell of a run). */
+export function removeRunCgroups(layout: CgroupLayout, runId: string): void {
+  for (const hierarchy of hierarchies(layout)) {
+    removeIfEmpty(join(hierarchy, cgroupRunPath(runId)));
+    removeIfEmpty(join(hierarchy, CGROUP_TOP));
   }
 }
