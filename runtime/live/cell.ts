@@ -133,6 +133,8 @@ export class Cell {
   readonly notices: readonly string[];
 
   private stateValue: CellState = 'running';
+  private destroying: Promise<void> | null = null;
+  private removed = false;
   private readonly binds: ReadonlyArray<{ source: string; target: string }>;
   private readonly ownTargets: readonly string[];
   private readonly children = new Map<number, { name: string; child: ChildProcess; exited: Promise<CellExit> }>();
@@ -381,8 +383,13 @@ export class Cell {
    * the kernel refuses (then throws CellError saying what is left; the
    * next cleanupStale() removes it).
    */
-  async destroy(): Promise<void> {
-    if (this.stateValue === 'destroyed') return;
+  destroy(): Promise<void> {
+    if (this.stateValue === 'destroyed') return Promise.resolve();
+    this.destroying ??= this.destroyOnce();
+    return this.destroying;
+  }
+
+  private async destroyOnce(): Promise<void> {
     const exits = [...this.children.values()].map((entry) => entry.exited);
     let failure: unknown = null;
     try {
@@ -399,7 +406,7 @@ export class Cell {
   /** destroy() for exit and signal handlers: the same teardown, without
    * waiting for exit reports. */
   destroySync(): void {
-    if (this.stateValue === 'destroyed') return;
+    if (this.removed) return;
     let failure: unknown = null;
     try {
       this.killEverything();
@@ -422,7 +429,12 @@ export class Cell {
     this.cgroups.killAll();
   }
 
+  /** Runs once, also when destroySync() (an exit handler) comes in while
+   * destroy() waits for exit reports: fds are never closed twice (a second
+   * close could hit an fd number reused by someone else). */
   private removeEverything(earlier: unknown): void {
+    if (this.removed) return;
+    this.removed = true;
     this.stateValue = 'destroyed';
     const failures: string[] = earlier ? [messageOf(earlier)] : [];
     const attempt = (step: () => void): void => {
@@ -445,7 +457,7 @@ export class Cell {
   }
 
   private assertAlive(what: string): void {
-    if (this.stateValue === 'destroyed') throw new CellError(this.host, `cannot ${what}: the cell was destroyed`, 'this is a LiveStack bug');
+    if (this.stateValue === 'destroyed' || this.destroying) throw new CellError(this.host, `cannot ${what}: the cell was destroyed`, 'this is a LiveStack bug');
   }
 }
 

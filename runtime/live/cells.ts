@@ -148,7 +148,8 @@ export class Cells {
       attempt(this.runDir, () => rmSync(this.runDir, { recursive: true, force: true }));
       this.unguard();
     }
-    if (failures.length) throw new CellError('', `run ${this.runId}: ${failures.join('; ')}`, 'livestack removes leftovers before the next run');
+    // Each failure carries its own remedy already.
+    if (failures.length) throw new CellError('', `run ${this.runId}: ${failures.join('; ')}`, '');
   }
 
   private notice(message: string): void {

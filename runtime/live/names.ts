@@ -6,6 +6,7 @@
 //   netns           ls-<runId>-<host>                   /run/netns/ls-4711-a1b2c3-web
 //   cgroup          <hierarchy>/livestack/<runId>/<host>
 //   temp dir        /dev/shm/livestack-<runId>/         hosts files, file contents
+//                   (cleanupStale removes every /dev/shm/livestack-<pid>-* of a dead pid)
 //   resctrl group   <resctrl root>/ls-<runId>-<host>
 //   tap (briefly)   ls<pid>-<seq>  in the root namespace, until moved and renamed eth0
 import { randomBytes } from 'node:crypto';
@@ -48,8 +49,9 @@ export const stalePid = {
   netns: (name: string): number | null => numberOf(/^ls-(\d+)-[0-9a-f]+-./.exec(name)),
   /** <pid>-<hex> below livestack/ */
   cgroupRun: (name: string): number | null => runIdPid(name),
-  /** livestack-<pid>-<hex> */
-  tempDir: (name: string): number | null => numberOf(/^livestack-(\d+)-[0-9a-f]+$/.exec(name)),
+  /** livestack-<pid>-… in /dev/shm: a run's temp dir (livestack-<runId>),
+   * and any other per-process file named that way (clock pages). */
+  tempDir: (name: string): number | null => numberOf(/^livestack-(\d+)-./.exec(name)),
   /** ls<pid>-<seq> */
   tap: (name: string): number | null => numberOf(/^ls(\d+)-\d+$/.exec(name)),
   /** ls-<pid>-<hex>-<host> */

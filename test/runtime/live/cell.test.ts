@@ -2,7 +2,7 @@
 // (runtime/live/cell.ts and what it uses). Every cell is destroyed in
 // t.teardown, also when an assertion fails.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CELL_FRAME_MAX_BYTES, launcherPath, readTapBatch, splitFrames, writeTap } from '../../../ffi/cell.ts';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, arpReply, buildArpRequest, hostMac, ipToInt } from '../../../runtime/model/packet.ts';
@@ -343,6 +343,25 @@ liveTest('destroy() leaves no namespace, cgroup, tap, process or file behind', a
   t.false(existsSync(h.cells.runDir));
   t.throws(() => a.start({ name: 'late', command: 'true' }), { instanceOf: CellError });
   await t.notThrowsAsync(() => h.cells.destroyAll(), 'destroying twice is harmless');
+});
+
+liveTest('destroySync() during destroy() (an exit handler mid-teardown) tears down once and never closes an fd twice', async (t) => {
+  const plan = smallPlan(targetFile);
+  const h = harness(t, plan);
+  const a = await h.cells.create(plan.hosts[0]!, { cpus: [1] });
+  a.start({ name: 'sleeper', command: 'sleep 300' });
+  await waitFor(() => a.pids().length >= 1, 3_000, 'sleeper started');
+  const tapFd = a.tapFd;
+  const asyncDestroy = h.cells.destroyAll();
+  t.throws(() => a.start({ name: 'late', command: 'true' }), { instanceOf: CellError }, 'no new command once teardown began');
+  h.cells.destroyAllSync();
+  t.is(a.state, 'destroyed');
+  // The tap's fd number is free again: whoever gets it next must keep it.
+  const reused = openSync('/dev/null', 'r');
+  t.teardown(() => closeSync(reused));
+  await asyncDestroy;
+  t.notThrows(() => fstatSync(reused), `fd ${reused} (the tap's was ${tapFd}) is still open`);
+  t.false(existsSync(a.netnsPath));
 });
 
 liveTest('the launcher says what failed on one stderr line and exits 127', (t) => {
