@@ -201,6 +201,9 @@ export class Cell {
       writeFileSync(hostsFile, hostsFileText(host.name, options.runId, options.hosts));
       const { binds, ownTargets } = prepareFiles(options, dir);
       undo.push(() => releaseTargets(ownTargets));
+      // A machine without /etc/hosts gets an empty one to bind over, like
+      // any missing `file` target (removed again with the last cell).
+      if (!statSync('/etc/hosts', { throwIfNoEntry: false }) && claimTarget('/etc/hosts', options.runDir)) ownTargets.push('/etc/hosts');
 
       const layout = detectCgroupLayout(options.cgroupRoot, options.freezer);
       const cgroups = CellCgroups.create(layout, options.runId, host.name, {
@@ -502,10 +505,8 @@ function prepareFiles(options: CellOptions, dir: string): { binds: Array<{ sourc
         if (!parent?.isDirectory()) {
           throw new CellError(host, `file ${target}: its directory ${dirname(target)} does not exist on this machine`, 'create it, or choose a path in an existing directory');
         }
-        claimTarget(target, options.runDir);
-        ownTargets.push(target);
-      } else if (createdTargets.has(target)) {
-        claimTarget(target, options.runDir);
+        if (claimTarget(target, options.runDir)) ownTargets.push(target);
+      } else if (createdTargets.has(target) && claimTarget(target, options.runDir)) {
         ownTargets.push(target);
       }
       binds.push({ source, target });
@@ -517,19 +518,21 @@ function prepareFiles(options: CellOptions, dir: string): { binds: Array<{ sourc
   return { binds, ownTargets };
 }
 
-function claimTarget(target: string, runDir: string): void {
+/** Creates an empty bind target (or counts one more user of one this
+ * process created). false: someone else created it meanwhile: theirs. */
+function claimTarget(target: string, runDir: string): boolean {
   const users = createdTargets.get(target) ?? 0;
   if (users === 0) {
     try {
       writeFileSync(target, '', { flag: 'wx', mode: 0o644 });
     } catch (error) {
-      // Someone else made it meanwhile: theirs, not ours to remove.
-      if (codeOf(error) === 'EEXIST') return;
+      if (codeOf(error) === 'EEXIST') return false;
       throw error;
     }
     appendFileSync(join(runDir, CREATED_TARGETS_FILE), `${target}\n`);
   }
   createdTargets.set(target, users + 1);
+  return true;
 }
 
 function releaseTargets(targets: readonly string[]): void {

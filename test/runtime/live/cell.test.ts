@@ -364,6 +364,23 @@ liveTest('destroySync() during destroy() (an exit handler mid-teardown) tears do
   t.false(existsSync(a.netnsPath));
 });
 
+liveTest('a cell that cannot be created says why and leaves nothing behind', async (t) => {
+  const plan = smallPlan(targetFile);
+  const h = harness(t, plan);
+  const noSuchCore = await t.throwsAsync(() => h.cells.create(plan.hosts[0]!, { cpus: [64] }), { instanceOf: CellError });
+  t.regex(noSuchCore!.message, /^host a: cpus 64 are not available to cells/);
+  const badFile = { ...plan.hosts[0]!, files: [{ path: '/no-such-dir-livestack/app.conf', content: 'x' }] };
+  const missingParent = await t.throwsAsync(() => h.cells.create(badFile, { cpus: [1] }), { instanceOf: CellError });
+  t.regex(missingParent!.message, /directory \/no-such-dir-livestack does not exist on this machine/);
+  t.false(existsSync(targetFile), 'the bind target made for the failed cell is gone');
+  t.false(existsSync(h.cells.runDir));
+  t.false(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes(h.cells.runId));
+  for (const hierarchy of readdirSync('/sys/fs/cgroup')) t.false(existsSync(join('/sys/fs/cgroup', hierarchy, 'livestack', h.cells.runId)), hierarchy);
+  // The registry still works afterwards.
+  const a = await h.cells.create(plan.hosts[0]!, { cpus: [1] });
+  t.is((await runIn(h, a, 'true')).exit.code, 0);
+});
+
 liveTest('the launcher says what failed on one stderr line and exits 127', (t) => {
   const run = (args: string[]) => spawnSync(launcherPath(), args, { encoding: 'utf8' });
   const noCgroup = run(['--cgroup-procs', '/sys/fs/cgroup/freezer/no-such-cell/cgroup.procs', '--', '/bin/true']);
