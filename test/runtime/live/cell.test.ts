@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CELL_FRAME_MAX_BYTES, launcherPath, readTapBatch, splitFrames, writeTap } from '../../../ffi/cell.ts';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, arpReply, buildArpRequest, hostMac, ipToInt } from '../../../runtime/model/packet.ts';
 import { CellError } from '../../../runtime/live/errors.ts';
-import { capabilityTest, harness, liveTest, runIn, sleep, smallPlan, waitFor } from './helpers.ts';
+import { capabilityTest, harness, liveTest, runIn, sleep, smallPlan, waitFor, within } from './helpers.ts';
 
 capabilityTest();
 
@@ -272,7 +272,7 @@ liveTest('kill(signal) reaches every process of a cell, also a frozen one', asyn
   const signalled = a.kill('SIGTERM');
   t.deepEqual([...signalled].sort(), [...pids].sort());
   t.is(a.state, 'running', 'thawed so that the signal acts');
-  const exit = await started.exited;
+  const exit = await within(started.exited, 5_000, 'the tree exits');
   t.is(exit.signal, 'SIGTERM');
   await waitFor(() => a.pids().length === 0, 3_000, 'every process gone');
 });
