@@ -183,6 +183,11 @@ export class ClockPage {
     return new ClockPage(path, out[0]);
   }
 
+  /** The koffi handle, for C code that drives the clock itself (ffi/live.ts). */
+  handle(): unknown {
+    return this.#live('handle');
+  }
+
   /** Environment entries that put a process on this clock. */
   environment(): Record<string, string> {
     return { [CLOCK_ENV]: this.path, LD_PRELOAD: shimPath() };

@@ -8,6 +8,8 @@ import { MAX_PARTITIONS } from './core/limits.ts';
 import { Rng } from './core/random.ts';
 import { buildNetwork, type Network } from './model/network.ts';
 import { EventKind } from './model/nodes.ts';
+import { LiveHostNode } from './live/host.ts';
+import { LiveScheduler, type LiveStats } from './live/scheduler.ts';
 
 export interface SimulationOptions {
   /** virtual end; default: the plan's duration */
@@ -18,9 +20,19 @@ export interface SimulationOptions {
   assignment?: Int32Array;
   /** called after each window with the virtual time reached; return false to stop (Ctrl-C) */
   onProgress?: (timeNs: number, events: number) => boolean | void | Promise<boolean | void>;
+  /** false: refuse process hosts instead of running them in cells */
+  live?: boolean;
+}
+
+export interface LiveFactsResult {
+  exitCodes: Map<string, Array<number | null>>;
+  finishedAtNs: number | null;
+  stats: LiveStats;
 }
 
 export interface SimulationResult {
+  /** process cells' facts (exit codes, when all commands finished); null for model-only runs */
+  live: LiveFactsResult | null;
   network: Network;
   traceHash: string;
   events: number;
@@ -54,9 +66,18 @@ export function randomAssignment(componentCount: number, partitions: number, see
 }
 
 export async function simulate(plan: Plan, options: SimulationOptions = {}): Promise<SimulationResult> {
-  const network = buildNetwork(plan);
-  const endNs = options.endNs ?? plan.durationNs ?? 0;
-  const count = Math.max(1, Math.min(options.partitions ?? 1, MAX_PARTITIONS, Math.max(1, network.nodes.length)));
+  const liveNodes = new Map<string, LiveHostNode>();
+  const hasLive = plan.hosts.some((h) => h.kind === 'process') && options.live !== false;
+  const network = buildNetwork(plan, hasLive ? {
+    liveHost: (host, ip, ownerOf) => {
+      const node = new LiveHostNode(host.index, host.name, host.index, ip, ownerOf);
+      liveNodes.set(host.name, node);
+      return node;
+    },
+  } : {});
+  const endNs = options.endNs ?? plan.durationNs ?? Number.MAX_SAFE_INTEGER;
+  // live cells run in this process next to partition 0: one partition for now
+  const count = hasLive ? 1 : Math.max(1, Math.min(options.partitions ?? 1, MAX_PARTITIONS, Math.max(1, network.nodes.length)));
   const assignment = options.assignment ?? defaultAssignment(network, count);
   if (assignment.length !== network.nodes.length) throw new Error(`assignment covers ${assignment.length} components, the network has ${network.nodes.length}`);
   const partitions = Array.from({ length: count }, (_, i) => new Partition(i, assignment));
@@ -75,11 +96,31 @@ export async function simulate(plan: Plan, options: SimulationOptions = {}): Pro
   // is at most the smallest latency of any link (and of any later `link … set`)
   const windowNs = Math.max(1, plan.syncWindowNs);
   const eventsSoFar = () => partitions.reduce((n, p) => n + p.eventsHandled, 0);
-  const stats = await runWindows(inProcess(partitions), {
-    endNs,
-    windowNs,
-    ...(options.onProgress === undefined ? {} : { onWindow: (t: number) => options.onProgress!(t, eventsSoFar()) }),
-  });
+  const scheduler = hasLive ? new LiveScheduler(plan, liveNodes) : null;
+  let stats;
+  try {
+    if (scheduler !== null) await scheduler.setup();
+    const until = plan.until;
+    const finished = () =>
+      scheduler !== null && (until.kind === 'all-exit' ? scheduler.allCommandsDone() : until.kind === 'hosts-exit' ? scheduler.hostsDone(until.hosts) : false);
+    stats = await runWindows(inProcess(partitions), {
+      endNs,
+      windowNs,
+      ...(scheduler === null ? {} : {
+        nextTime: (after: number) => scheduler.nextTime(after),
+        beforeWindow: (start: number, horizon: number) => scheduler.beforeWindow(start, horizon, partitions[0]!),
+      }),
+      onWindow: async (t: number) => {
+        // live cells: let their output and exits (child-process events) in after every window
+        if (scheduler !== null) await new Promise((resolve) => setImmediate(resolve));
+        if (finished()) return false;
+        return options.onProgress === undefined ? true : options.onProgress(t, eventsSoFar());
+      },
+    });
+    if (finished()) stats.stoppedEarly = false;
+  } finally {
+    if (scheduler !== null) await scheduler.teardown();
+  }
   for (const host of network.hosts) {
     for (const app of host.apps) {
       const line = app.finish(host, stats.endedAtNs);
@@ -87,6 +128,7 @@ export async function simulate(plan: Plan, options: SimulationOptions = {}): Pro
     }
   }
   return {
+    live: scheduler === null ? null : { exitCodes: scheduler.exitCodes(), finishedAtNs: scheduler.finishedAtNs, stats: scheduler.stats },
     network,
     traceHash: combineTraces(network.nodes),
     events: eventsSoFar(),

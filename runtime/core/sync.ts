@@ -30,6 +30,10 @@ export interface SyncOptions {
   /** called after each window (progress, Ctrl-C checks); return false to stop early. A promise lets
    *  the caller yield to the event loop now and then (signals, sockets) without a cost per window. */
   onWindow?: (timeNs: number) => boolean | void | Promise<boolean | void>;
+  /** live cells: the earliest time something outside the partitions needs to run (≥ after); Infinity if never */
+  nextTime?: (afterNs: number) => number;
+  /** live cells run through [start, horizon) before the partitions handle it (their frames become events) */
+  beforeWindow?: (startNs: number, horizonNs: number) => void | Promise<void>;
 }
 
 export interface SyncStats {
@@ -43,15 +47,19 @@ export interface SyncStats {
 export async function runWindows(endpoints: readonly PartitionEndpoint[], options: SyncOptions): Promise<SyncStats> {
   if (!(options.windowNs > 0)) throw new Error(`the sync window must be > 0 (got ${options.windowNs})`);
   const stats: SyncStats = { windows: 0, messages: 0, endedAtNs: 0, stoppedEarly: false };
+  let reached = 0;
   for (;;) {
     let next = Infinity;
     for (const endpoint of endpoints) next = Math.min(next, await endpoint.nextEventTime());
+    if (options.nextTime !== undefined) next = Math.min(next, options.nextTime(reached));
     if (next >= options.endNs) {
       stats.endedAtNs = options.endNs;
       break;
     }
     const horizon = Math.min(next + options.windowNs, options.endNs);
+    if (options.beforeWindow !== undefined) await options.beforeWindow(next, horizon);
     for (const endpoint of endpoints) await endpoint.advance(horizon);
+    reached = horizon;
     for (const endpoint of endpoints) {
       for (const [destination, events] of await endpoint.takeOutbox()) {
         stats.messages += events.length;

@@ -1,10 +1,10 @@
 // Builds the modeled network of a plan: host and switch components, link
 // directions, static forwarding tables (shortest paths by hop count, ties by
 // port order: deterministic), timeline actions handed to the nodes they touch.
-import type { Plan } from '../../dsl/plan.ts';
+import type { Plan, PlanHost } from '../../dsl/plan.ts';
 import { createApp, type HostDirectory } from './apps.ts';
 import { LinkDirection, type CaptureRecord } from './link.ts';
-import { HostNode, SwitchNode, type LogLine, type NetworkNode } from './nodes.ts';
+import { HostNode, SwitchNode, type LiveInbox, type LogLine, type NetworkNode } from './nodes.ts';
 import { ipToInt } from './packet.ts';
 
 export interface Network {
@@ -24,19 +24,25 @@ export interface Network {
 
 export class UnsupportedPlanError extends Error {}
 
-export function buildNetwork(plan: Plan): Network {
-  const live = plan.hosts.filter((h) => h.kind !== 'model');
-  if (live.length > 0) {
+export interface NetworkOptions {
+  /** makes the node of a `kind process` host (runtime/live); without it, such hosts are refused */
+  liveHost?: (host: PlanHost, ip: number, ownerOf: (ip: number) => number) => HostNode;
+}
+
+export function buildNetwork(plan: Plan, options: NetworkOptions = {}): Network {
+  const unsupported = plan.hosts.filter((h) => h.kind === 'vm' || (h.kind === 'process' && options.liveHost === undefined));
+  if (unsupported.length > 0) {
     throw new UnsupportedPlanError(
-      `${live.length} host(s) are live (${live.slice(0, 3).map((h) => `${h.name}: kind ${h.kind}`).join(', ')}${live.length > 3 ? ', …' : ''}); ` +
-        'process and vm cells are not available in this version yet: make them kind model with app { } traffic to run the network model',
+      `${unsupported.length} host(s) are live (${unsupported.slice(0, 3).map((h) => `${h.name}: kind ${h.kind}`).join(', ')}${unsupported.length > 3 ? ', …' : ''}); ` +
+        (unsupported.some((h) => h.kind === 'vm') ? 'vm cells are not available in this version yet' : 'process cells need root, network namespaces and cgroups (see livestack doctor)'),
     );
   }
   const byIp = new Map<number, number>();
+  const ownerOf = (address: number) => byIp.get(address) ?? -1;
   const hosts = plan.hosts.map((h, i) => {
     const ip = ipToInt(h.address);
     byIp.set(ip, i);
-    return new HostNode(i, h.name, i, ip, (address) => byIp.get(address) ?? -1);
+    return h.kind === 'process' ? options.liveHost!(h, ip, ownerOf) : new HostNode(i, h.name, i, ip, ownerOf);
   });
   const switches = plan.switches.map((s, i) => new SwitchNode(hosts.length + i, s.name, s.latencyNs));
   const nodes: NetworkNode[] = [...hosts, ...switches];
@@ -63,6 +69,14 @@ export function buildNetwork(plan: Plan): Network {
     b.ports.push({ index: portB, peer: a.id, peerPort: portA, tx: ba });
     directions.set(link.name, [ab, ba]);
     portOf.set(link.name, [portA, portB]);
+  }
+
+  // frames toward a live host must be known before the host's window runs
+  for (const node of nodes) {
+    for (const port of node.ports) {
+      const inbox = (nodes[port.peer] as { inbox?: LiveInbox }).inbox;
+      if (inbox !== undefined) port.liveInbox = inbox;
+    }
   }
 
   computeRoutes(nodes, hosts.length);
@@ -95,7 +109,7 @@ export function buildNetwork(plan: Plan): Network {
         node.actions.push(action.type === 'link-set' ? { type: action.type, port, changes: action.changes } : { type: action.type, port });
       }
     }
-    // kill/pause/resume/run concern live hosts only, refused above
+    // kill/pause/resume/run concern live hosts: the live scheduler handles them
   }
   return { nodes, hosts, switches, directions, captures, runLog, startActions };
 }

@@ -16,7 +16,12 @@ export const enum EventKind {
   App = 3,
   Action = 4,
   Forward = 5,
+  /** a frame a live cell sent, entering the network at the time it was read from the tap */
+  LiveSend = 6,
 }
+
+/** Frames due at a live host, filled when their transmission starts (arrival time known then). */
+export type LiveInbox = Array<{ timeNs: number; packet: Packet }>;
 
 export interface Port {
   index: number;
@@ -25,6 +30,8 @@ export interface Port {
   /** the far end's port index */
   peerPort: number;
   tx: LinkDirection;
+  /** set when the far end is a live host: its deliveries must be known before its window runs */
+  liveInbox?: LiveInbox;
 }
 
 export interface NodeAction {
@@ -95,7 +102,9 @@ export abstract class NetworkNode implements Component {
       this.trace.detail(-1);
       return;
     }
-    sim.schedule(this, tx.arrivalNs(depart), port.peer, EventKind.Arrive, port.peerPort, packet);
+    const arrival = tx.arrivalNs(depart);
+    port.liveInbox?.push({ timeNs: arrival, packet });
+    sim.schedule(this, arrival, port.peer, EventKind.Arrive, port.peerPort, packet);
   }
 
   handle(event: SimEvent, sim: Partition): void {

@@ -45,7 +45,7 @@ export function hostLogs(result: SimulationResult): Map<string, LogLine[]> {
 
 export function buildSummary(plan: Plan, planHash: string, result: SimulationResult, wallMs: number, complete: boolean): { summary: RunSummary; samples: MetricSamples } {
   const samples = collectMetrics(plan, hostLogs(result));
-  const expectations = evaluate(plan.expectations, samples, { exitCodes: new Map(), finishedAtNs: 0 });
+  const expectations = evaluate(plan.expectations, samples, result.live === null ? { exitCodes: new Map(), finishedAtNs: 0 } : { exitCodes: result.live.exitCodes, finishedAtNs: result.live.finishedAtNs });
   const elapsed = Math.max(1, result.reachedNs);
   const links = plan.links.map((link) => {
     const pair = result.network.directions.get(link.name)!;

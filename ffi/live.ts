@@ -1,0 +1,120 @@
+// Bindings of ffi/c/live.c: one scheduling window of a group of process cells.
+// Arrays cross as raw little-endian buffers (no per-element marshalling): the
+// window runs ~1000 times per virtual second.
+import koffi from 'koffi';
+import { lazyFunction, LibraryError, loadLibrary } from './lib.ts';
+
+const CELL_BYTES = 40;
+const DELIVERY_BYTES = 16;
+const FRAME_BYTES = 24;
+const STATS_BYTES = 48;
+
+const windowFn = lazyFunction('ls_live__window', 'int', [
+  'uint8_t *', 'int32_t', 'int64_t', 'int64_t', 'uint8_t *', 'uint8_t *', 'uint8_t *', 'int32_t', 'uint8_t *', 'uint32_t', 'int32_t', 'uint8_t *',
+]);
+const sizeofFn = lazyFunction('ls_live__sizeof', 'long', ['const char *']);
+
+let checked = false;
+function checkLayout(): void {
+  if (checked) return;
+  for (const [name, bytes] of [['ls_live_cell', CELL_BYTES], ['ls_live_delivery', DELIVERY_BYTES], ['ls_live_frame', FRAME_BYTES], ['ls_live_stats', STATS_BYTES]] as const) {
+    const c = sizeofFn()(name) as number;
+    if (c !== bytes) throw new LibraryError(`struct ${name} is ${c} bytes in ${loadLibrary().path}, ${bytes} in ffi/live.ts`, 'rebuild with npm run build:ffi', loadLibrary().path);
+  }
+  checked = true;
+}
+
+export interface LiveCellInput {
+  /** the koffi handle of the cell's clock page */
+  clockHandle: unknown;
+  tapFd: number;
+  freezer: { mode: 'v1'; stateFd: number } | { mode: 'v2'; freezeFd: number; eventsFd: number } | { mode: 'none' };
+  scale: number;
+  /** frames to write into the tap, sorted by time */
+  deliveries: ReadonlyArray<{ timeNs: number; frame: Uint8Array }>;
+}
+
+export interface LiveFrame {
+  cell: number;
+  timeNs: number;
+  frame: Uint8Array;
+}
+
+export interface LiveWindowStats {
+  thawNsMax: number;
+  freezeNsMax: number;
+  lateNsMax: number;
+  lateDeliveries: number;
+  framesOut: number;
+  framesDropped: number;
+  arpReplies: number;
+  deliveriesWritten: number;
+}
+
+export class LiveWindowError extends Error {}
+
+const OUT_MAX = 4096;
+const OUT_CAPACITY = 8 * 1024 * 1024;
+let outFrames: Buffer | undefined;
+let outBytes: Buffer | undefined;
+
+/** Runs cells (each on its own cores) through the virtual window [startNs, endNs). */
+export function runWindow(cells: readonly LiveCellInput[], startNs: number, endNs: number, hostCount: number): { frames: LiveFrame[]; stats: LiveWindowStats } {
+  checkLayout();
+  const cellBuffer = Buffer.alloc(CELL_BYTES * Math.max(1, cells.length));
+  let deliveryCount = 0;
+  let deliveryBytes = 0;
+  for (const cell of cells) {
+    deliveryCount += cell.deliveries.length;
+    for (const d of cell.deliveries) deliveryBytes += d.frame.length;
+  }
+  const deliveries = Buffer.alloc(DELIVERY_BYTES * Math.max(1, deliveryCount));
+  const bytes = Buffer.alloc(Math.max(1, deliveryBytes));
+  let d = 0;
+  let offset = 0;
+  cells.forEach((cell, i) => {
+    const base = i * CELL_BYTES;
+    cellBuffer.writeBigUInt64LE(BigInt(koffi.address(cell.clockHandle as never)), base);
+    cellBuffer.writeInt32LE(cell.tapFd, base + 8);
+    const f = cell.freezer;
+    cellBuffer.writeInt32LE(f.mode === 'v1' ? 1 : f.mode === 'v2' ? 2 : 0, base + 12);
+    cellBuffer.writeInt32LE(f.mode === 'v1' ? f.stateFd : f.mode === 'v2' ? f.freezeFd : -1, base + 16);
+    cellBuffer.writeInt32LE(f.mode === 'v2' ? f.eventsFd : -1, base + 20);
+    cellBuffer.writeDoubleLE(cell.scale, base + 24);
+    cellBuffer.writeInt32LE(d, base + 32);
+    for (const delivery of cell.deliveries) {
+      deliveries.writeBigInt64LE(BigInt(delivery.timeNs), d * DELIVERY_BYTES);
+      deliveries.writeUInt32LE(offset, d * DELIVERY_BYTES + 8);
+      deliveries.writeUInt32LE(delivery.frame.length, d * DELIVERY_BYTES + 12);
+      bytes.set(delivery.frame, offset);
+      offset += delivery.frame.length;
+      d++;
+    }
+    cellBuffer.writeInt32LE(d, base + 36);
+  });
+  outFrames ??= Buffer.alloc(OUT_MAX * FRAME_BYTES);
+  outBytes ??= Buffer.alloc(OUT_CAPACITY);
+  const stats = Buffer.alloc(STATS_BYTES);
+  const result = windowFn()(cellBuffer, cells.length, startNs, endNs, deliveries, bytes, outFrames, OUT_MAX, outBytes, OUT_CAPACITY, hostCount, stats) as number;
+  if (result < 0) throw new LiveWindowError(`ls_live__window failed: errno ${-result}`);
+  const frames: LiveFrame[] = [];
+  for (let i = 0; i < result; i++) {
+    const base = i * FRAME_BYTES;
+    const frameOffset = outFrames.readUInt32LE(base + 12);
+    const length = outFrames.readUInt32LE(base + 16);
+    frames.push({ timeNs: Number(outFrames.readBigInt64LE(base)), cell: outFrames.readInt32LE(base + 8), frame: Uint8Array.prototype.slice.call(outBytes, frameOffset, frameOffset + length) });
+  }
+  return {
+    frames,
+    stats: {
+      thawNsMax: Number(stats.readBigInt64LE(0)),
+      freezeNsMax: Number(stats.readBigInt64LE(8)),
+      lateNsMax: Number(stats.readBigInt64LE(16)),
+      lateDeliveries: stats.readInt32LE(24),
+      framesOut: stats.readInt32LE(28),
+      framesDropped: stats.readInt32LE(32),
+      arpReplies: stats.readInt32LE(36),
+      deliveriesWritten: stats.readInt32LE(40),
+    },
+  };
+}

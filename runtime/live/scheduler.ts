@@ -1,0 +1,292 @@
+// Simulation-oriented scheduling of process cells (the LiveStack paper's first
+// subsystem). The run advances in conservative windows; before the modeled
+// network handles a window [T, H), the cells run through it: each is thawed
+// only on its own cores and only while its virtual clock may advance (its clock
+// runs exactly while it is thawed), frames it sends are stamped with its
+// virtual time, and frames for it are written into its tap when its clock
+// reaches their arrival time (ffi/c/live.c). With more cells than cores, cells
+// take turns (gang scheduling): wall time grows, virtual results do not. A cell
+// whose every thread sits in a timed wait jumps to its earliest deadline.
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import type { Plan, PlanAction, PlanHost } from '../../dsl/plan.ts';
+import { ClockPage } from '../../ffi/clock.ts';
+import { runWindow, type LiveCellInput, type LiveWindowStats } from '../../ffi/live.ts';
+import type { Partition } from '../core/partition.ts';
+import { EventKind } from '../model/nodes.ts';
+import type { Cell, CellExit, CellLine } from './cell.ts';
+import { Cells } from './cells.ts';
+import { LiveHostNode } from './host.ts';
+import { cleanupStale } from './stale.ts';
+
+/** Two windows in a row with every thread waiting: a cell is idle (CELLS-FACTS pitfall 8: idle detection is racy). */
+const IDLE_WINDOWS = 2;
+
+interface LiveCellState {
+  host: PlanHost;
+  node: LiveHostNode;
+  cell: Cell;
+  clock: ClockPage;
+  pending: Array<{ name: string; command: string; atNs: number }>;
+  running: number;
+  exits: Array<number | null>;
+  idleWindows: number;
+  paused: boolean;
+}
+
+export interface LiveSchedulerOptions {
+  /** cores the cells may use; default: every core but the first (the controller's) */
+  cores?: number[];
+  onNotice?: (message: string) => void;
+}
+
+export interface LiveStats {
+  windows: number;
+  jumps: number;
+  lateDeliveries: number;
+  lateNsMax: number;
+  framesIn: number;
+  framesOut: number;
+  arpReplies: number;
+  freezeNsMax: number;
+  thawNsMax: number;
+}
+
+export class LiveScheduler {
+  private readonly cells = new Map<string, LiveCellState>();
+  private readonly actions: PlanAction[];
+  private nextAction = 0;
+  private registry: Cells | undefined;
+  readonly stats: LiveStats = { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0 };
+  finishedAtNs: number | null = null;
+  private readonly cores: number[];
+  private path = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly nodes: ReadonlyMap<string, LiveHostNode>,
+    options: LiveSchedulerOptions = {},
+  ) {
+    const count = availableParallelism();
+    this.cores = options.cores ?? (count > 1 ? Array.from({ length: count - 1 }, (_, i) => i + 1) : [0]);
+    this.actions = plan.timeline.filter((a) => a.type === 'kill' || a.type === 'pause' || a.type === 'resume' || a.type === 'run');
+  }
+
+  get liveHosts(): number {
+    return this.nodes.size;
+  }
+
+  /** Creates a cell, a clock page and a command list per process host. */
+  async setup(): Promise<void> {
+    cleanupStale();
+    this.registry = new Cells({
+      hosts: this.plan.hosts.map((h) => ({ name: h.name, address: h.address })),
+      prefixLength: this.plan.network.prefixLength,
+      onLine: (line) => this.onLine(line),
+      onExit: (exit) => this.onExit(exit),
+    });
+    const epochNs = BigInt(Date.now()) * 1_000_000n;
+    const bin = join(this.registry.runDir, 'bin');
+    mkdirSync(bin, { recursive: true });
+    capabilityFreeCopies(bin);
+    this.path = `${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+    let core = 0;
+    for (const host of this.plan.hosts) {
+      const node = this.nodes.get(host.name);
+      if (node === undefined) continue;
+      const cpus = Array.from({ length: Math.min(host.cpus, this.cores.length) }, () => this.cores[core++ % this.cores.length]!);
+      const cell = await this.registry.create({ ...host, files: [...host.files] }, { cpus: [...new Set(cpus)] });
+      const clock = ClockPage.create(join(this.registry.runDir, `${host.name}.clock`), { realtimeEpochNs: epochNs });
+      this.cells.set(host.name, {
+        host, node, cell, clock,
+        pending: host.commands.map((c) => ({ ...c })),
+        running: 0, exits: [], idleWindows: 0, paused: false,
+      });
+    }
+  }
+
+  private onLine(line: CellLine): void {
+    const state = this.cells.get(line.host);
+    if (state === undefined) return;
+    state.node.log.push({ timeNs: state.clock.now(), line: line.line });
+  }
+
+  private onExit(exit: CellExit): void {
+    const state = this.cells.get(exit.host);
+    if (state === undefined) return;
+    state.running--;
+    state.exits.push(exit.code);
+    state.node.log.push({ timeNs: state.clock.now(), line: `[livestack] ${exit.command} exited ${exit.code === null ? `on ${exit.signal}` : exit.code}` });
+    if (this.allCommandsDone()) this.finishedAtNs ??= Math.max(...[...this.cells.values()].map((c) => c.clock.now()));
+  }
+
+  private start(state: LiveCellState, name: string, command: string): void {
+    state.running++;
+    state.cell.start({ name, command }, { ...state.clock.environment(), LIVESTACK_HOST: state.host.name, PATH: this.path });
+  }
+
+  allCommandsDone(): boolean {
+    for (const state of this.cells.values()) if (state.running > 0 || state.pending.length > 0) return false;
+    return this.nextAction >= this.actions.length || !this.actions.slice(this.nextAction).some((a) => a.type === 'run');
+  }
+
+  hostsDone(hosts: readonly string[]): boolean {
+    return hosts.every((h) => {
+      const s = this.cells.get(h);
+      return s === undefined || (s.running === 0 && s.pending.length === 0);
+    });
+  }
+
+  exitCodes(): Map<string, Array<number | null>> {
+    return new Map([...this.cells].map(([name, s]) => [name, [...s.exits, ...Array.from({ length: s.running + s.pending.length }, () => null)]]));
+  }
+
+  /** The earliest virtual time at which a cell needs to run (≥ after). */
+  nextTime(after: number): number {
+    let next = Infinity;
+    for (const state of this.cells.values()) {
+      for (const p of state.pending) next = Math.min(next, Math.max(after, p.atNs));
+      for (const d of state.node.inbox) next = Math.min(next, Math.max(after, d.timeNs));
+      if (state.running > 0 && !state.paused) {
+        if (state.idleWindows < IDLE_WINDOWS) return after;
+        const wait = state.clock.earliestWait();
+        if (wait.deadlineNs !== null) next = Math.min(next, Math.max(after, wait.deadlineNs));
+      }
+    }
+    const action = this.actions[this.nextAction];
+    if (action !== undefined) next = Math.min(next, Math.max(after, action.atNs));
+    return next;
+  }
+
+  private applyActions(before: number): void {
+    while (this.nextAction < this.actions.length && this.actions[this.nextAction]!.atNs < before) {
+      const action = this.actions[this.nextAction++]!;
+      if (action.type !== 'kill' && action.type !== 'pause' && action.type !== 'resume' && action.type !== 'run') continue;
+      const state = this.cells.get(action.host);
+      if (state === undefined) continue;
+      if (action.type === 'kill') {
+        state.pending = [];
+        state.cell.kill('SIGKILL');
+      } else if (action.type === 'pause') {
+        state.paused = true;
+      } else if (action.type === 'resume') {
+        state.paused = false;
+      } else if (action.type === 'run') {
+        this.start(state, `at${action.atNs}`, action.command);
+      }
+    }
+  }
+
+  /** Runs the cells through [startNs, endNs), then hands their frames to the partition. */
+  beforeWindow(startNs: number, endNs: number, partition: Partition): void {
+    this.applyActions(endNs);
+    const active: LiveCellState[] = [];
+    for (const state of this.cells.values()) {
+      const due = state.pending.filter((p) => p.atNs < endNs);
+      if (due.length > 0) {
+        state.pending = state.pending.filter((p) => p.atNs >= endNs);
+        for (const p of due) this.start(state, p.name, p.command);
+        state.idleWindows = 0;
+      }
+      const hasDelivery = state.node.inbox.some((d) => d.timeNs < endNs);
+      if (state.paused && !hasDelivery) continue;
+      if (state.running > 0 || hasDelivery) active.push(state);
+    }
+    if (active.length === 0) return;
+    // gang scheduling: as many cells at once as there are cores for them
+    const perGroup = Math.max(1, this.cores.length);
+    for (let i = 0; i < active.length; i += perGroup) this.runGroup(active.slice(i, i + perGroup), startNs, endNs, partition);
+    this.stats.windows++;
+  }
+
+  private runGroup(group: LiveCellState[], startNs: number, endNs: number, partition: Partition): void {
+    const inputs: LiveCellInput[] = group.map((state) => {
+      state.node.inbox.sort((a, b) => a.timeNs - b.timeNs);
+      let n = 0;
+      while (n < state.node.inbox.length && state.node.inbox[n]!.timeNs < endNs) n++;
+      const deliveries = state.node.inbox.splice(0, n).map((d) => ({ timeNs: d.timeNs, frame: frameBytes(d.packet.bytes, d.packet.wireBytes) }));
+      const freezer = state.cell.cgroups.freezerHandle();
+      return {
+        clockHandle: state.clock.handle(),
+        tapFd: state.cell.tapFd,
+        freezer: freezer === null ? { mode: 'none' } : freezer.kind === 'v1' ? { mode: 'v1', stateFd: freezer.controlFd } : { mode: 'v2', freezeFd: freezer.controlFd, eventsFd: freezer.eventsFd },
+        scale: state.paused ? 1 : state.host.cpuScale,
+        deliveries,
+      };
+    });
+    const { frames, stats } = runWindow(inputs, startNs, endNs, this.plan.hosts.length);
+    this.account(stats, inputs.reduce((n, i) => n + i.deliveries.length, 0));
+    const sent = new Set<number>();
+    for (const f of frames) {
+      const state = group[f.cell]!;
+      sent.add(f.cell);
+      partition.schedule(state.node, Math.max(f.timeNs, partition.now), state.node.id, EventKind.LiveSend, 0, { bytes: f.frame, wireBytes: Math.max(60, f.frame.length) });
+    }
+    group.forEach((state, i) => {
+      const busy = sent.has(i) || inputs[i]!.deliveries.length > 0 || !this.allThreadsWaiting(state);
+      state.idleWindows = busy ? 0 : state.idleWindows + 1;
+    });
+  }
+
+  private account(stats: LiveWindowStats, deliveries: number): void {
+    this.stats.framesIn += deliveries;
+    this.stats.framesOut += stats.framesOut;
+    this.stats.lateDeliveries += stats.lateDeliveries;
+    this.stats.lateNsMax = Math.max(this.stats.lateNsMax, stats.lateNsMax);
+    this.stats.arpReplies += stats.arpReplies;
+    this.stats.freezeNsMax = Math.max(this.stats.freezeNsMax, stats.freezeNsMax);
+    this.stats.thawNsMax = Math.max(this.stats.thawNsMax, stats.thawNsMax);
+  }
+
+  /** Every thread of every process of the cell sits in a wait the shim published. */
+  private allThreadsWaiting(state: LiveCellState): boolean {
+    let threads = 0;
+    for (const pid of state.cell.pids()) {
+      try {
+        threads += readdirSync(`/proc/${pid}/task`).length;
+      } catch {
+        // exited meanwhile
+      }
+    }
+    if (threads === 0) return true;
+    return state.clock.earliestWait().waiters >= threads;
+  }
+
+  async teardown(): Promise<void> {
+    // cells first: their commands' exit reports still read the clocks
+    try {
+      await this.registry?.destroyAll();
+    } finally {
+      for (const state of this.cells.values()) {
+        try {
+          state.clock.close();
+        } catch {
+          // closing a clock cannot fail in a way that matters here
+        }
+      }
+    }
+  }
+}
+
+/** Model frames carry only headers; a tap needs the whole frame (zero payload). */
+function frameBytes(bytes: Uint8Array, wireBytes: number): Uint8Array {
+  if (bytes.length >= wireBytes) return bytes;
+  const out = new Uint8Array(wireBytes);
+  out.set(bytes);
+  return out;
+}
+
+/** ping carries file capabilities, so the loader ignores LD_PRELOAD for it (CELLS-FACTS pitfall 2): a plain
+ *  copy has none, and cells find it first on their PATH (cells run as root, which needs no capability). */
+export function capabilityFreeCopies(bin: string): string[] {
+  const copied: string[] = [];
+  for (const name of ['ping']) {
+    const source = ['/usr/bin/' + name, '/bin/' + name].find((p) => existsSync(p));
+    if (source === undefined) continue;
+    copyFileSync(source, join(bin, name));
+    chmodSync(join(bin, name), 0o755);
+    copied.push(name);
+  }
+  return copied;
+}
