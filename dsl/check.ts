@@ -98,6 +98,16 @@ export class ScenarioChecker {
 
   // ---- diagnostics ---------------------------------------------------------
 
+  /** "did you mean" costs a scan of the candidates: a budget keeps a file with thousands of
+   *  unknown names from taking minutes (the problems are all reported; only the hints stop). */
+  private suggestionsLeft = 200;
+
+  private suggest(word: string, candidates: Iterable<string> | (() => Iterable<string>)): string | undefined {
+    if (this.suggestionsLeft <= 0) return undefined;
+    this.suggestionsLeft--;
+    return didYouMean(word, typeof candidates === 'function' ? candidates() : candidates);
+  }
+
   private report(code: Code, span: Span, message: string, hint?: string, severity: Severity = 'error'): void {
     this.diagnostics.push(diagnostic(code, span, message, hint, severity));
   }
@@ -123,18 +133,26 @@ export class ScenarioChecker {
 
   // ---- values ----------------------------------------------------------------
 
+  /** Follows let/param/sweep names to a value, in the scope each was defined in. Iterative: a chain of
+   *  100k lets must not overflow the stack. */
   private resolve(value: A.Value, scope: Map<string, Binding> = this.scope): Resolved {
     if (value.type !== 'name') return { value };
-    const binding = scope.get(value.name);
-    if (binding === undefined) return { value };
-    if (binding.resolving) {
-      this.report(Codes.cycle, value.span, `'${value.name}' is defined in terms of itself`, 'break the cycle between these lets');
-      return { value: { type: 'missing', span: value.span } };
+    let current: A.Value = value;
+    let currentScope = scope;
+    const seen = new Set<Binding>();
+    for (;;) {
+      if (current.type !== 'name') return { value: current, via: value.name };
+      const binding = currentScope.get(current.name);
+      if (binding === undefined) return current === value ? { value } : { value: current, via: value.name };
+      if (seen.has(binding) || binding.resolving) {
+        // reported where the cycle closes: the name inside the let that leads back
+        this.report(Codes.cycle, current.span, `'${current.name}' is defined in terms of itself`, 'break the cycle between these lets');
+        return { value: { type: 'missing', span: value.span } };
+      }
+      seen.add(binding);
+      current = binding.value;
+      currentScope = binding.scope;
     }
-    binding.resolving = true;
-    const inner = this.resolve(binding.value, binding.scope);
-    binding.resolving = false;
-    return { value: inner.value, via: value.name };
   }
 
   private shown(resolved: Resolved): string {
@@ -144,7 +162,7 @@ export class ScenarioChecker {
   }
 
   private unknownName(value: A.Value & { type: 'name' }, what: string): void {
-    this.report(Codes.unknownName, value.span, `unknown name '${value.name}' for ${what}`, didYouMean(value.name, this.scope.keys()) ?? 'define it with let or param');
+    this.report(Codes.unknownName, value.span, `unknown name '${value.name}' for ${what}`, this.suggest(value.name, this.scope.keys()) ?? 'define it with let or param');
   }
 
   /** A number with a unit of `kind` (or a plain number when kind is 'plain'), converted to base units. */
@@ -167,7 +185,7 @@ export class ScenarioChecker {
     }
     const unit = lookupUnit(v.unit);
     if (unit === undefined) {
-      this.report(Codes.unknownUnit, value.span, `unknown unit '${v.unit}' in ${this.shown(resolved)}`, didYouMean(v.unit, unitNames) ?? `units: ${kind === 'plain' ? 'none' : unitHints[kind]}`);
+      this.report(Codes.unknownUnit, value.span, `unknown unit '${v.unit}' in ${this.shown(resolved)}`, this.suggest(v.unit, unitNames) ?? `units: ${kind === 'plain' ? 'none' : unitHints[kind]}`);
       return undefined;
     }
     if (unit.kind !== kind) {
@@ -232,7 +250,7 @@ export class ScenarioChecker {
     if (v.type === 'missing') return undefined;
     const word = v.type === 'name' ? v.name : v.type === 'string' ? v.value : v.text;
     if ((options as readonly string[]).includes(word)) return word as W;
-    this.report(Codes.unknownEnum, value.span, `${what} must be one of ${options.join(', ')}, not '${word}'`, didYouMean(word, options));
+    this.report(Codes.unknownEnum, value.span, `${what} must be one of ${options.join(', ')}, not '${word}'`, this.suggest(word, options));
     return undefined;
   }
 
@@ -318,7 +336,9 @@ export class ScenarioChecker {
         this.templates.set(item.name.name, item);
       }
     }
-    // unknown bases and cycles are reported even for templates no host uses
+    // unknown bases and cycles are reported even for templates no host uses (scenario templates may
+    // shadow file templates: forget what was worked out before they were added)
+    this.layersOf.clear();
     for (const item of this.scenario.items) if (item.type === 'template' && item.from !== undefined) this.templateItems(item.name);
   }
 
@@ -328,18 +348,40 @@ export class ScenarioChecker {
   }
 
   /** The item lists of a template chain, base first, one list per template. */
-  private templateLayers(name: A.Name, seen: string[] = []): A.HostItem[][] {
-    const template = this.templates.get(name.name);
-    if (template === undefined) {
-      this.report(Codes.unknownTemplate, name.span, `unknown template '${name.name}'`, didYouMean(name.name, this.templates.keys()) ?? 'define it with template NAME { … }');
-      return [];
+  private readonly layersOf = new Map<string, A.HostItem[][]>();
+
+  /** The item lists of a template chain, base first, one list per template (memoised: long chains stay linear). */
+  private templateLayers(name: A.Name): A.HostItem[][] {
+    const known = this.layersOf.get(name.name);
+    if (known !== undefined) return known;
+    const chain: A.Template[] = [];
+    const onChain = new Set<string>();
+    let current: A.Name | undefined = name;
+    let base: A.HostItem[][] = [];
+    while (current !== undefined) {
+      const template = this.templates.get(current.name);
+      if (template === undefined) {
+        this.report(Codes.unknownTemplate, current.span, `unknown template '${current.name}'`, this.suggest(current.name, this.templates.keys()) ?? 'define it with template NAME { … }');
+        break;
+      }
+      if (onChain.has(current.name)) {
+        this.report(Codes.cycle, current.span, `template cycle: ${[...chain.map((t) => t.name.name), current.name].join(' → ')}`);
+        break;
+      }
+      const cached = this.layersOf.get(current.name);
+      if (cached !== undefined) {
+        base = cached;
+        break;
+      }
+      chain.push(template);
+      onChain.add(current.name);
+      current = template.from;
     }
-    if (seen.includes(name.name)) {
-      this.report(Codes.cycle, name.span, `template cycle: ${[...seen, name.name].join(' → ')}`);
-      return [];
+    for (let i = chain.length - 1; i >= 0; i--) {
+      base = [...base, chain[i]!.items];
+      this.layersOf.set(chain[i]!.name.name, base);
     }
-    const base = template.from === undefined ? [] : this.templateLayers(template.from, [...seen, name.name]);
-    return [...base, template.items];
+    return base;
   }
 
   // ---- settings blocks -----------------------------------------------------
@@ -355,7 +397,7 @@ export class ScenarioChecker {
           elsewhere ? Codes.settingNotAllowed : Codes.unknownItem,
           setting.key.span,
           elsewhere ? `'${key}' is not a ${context} setting` : `unknown ${context} setting '${key}'`,
-          didYouMean(key, allowed) ?? `${context} settings: ${allowed.join(', ')}`,
+          this.suggest(key, allowed) ?? `${context} settings: ${allowed.join(', ')}`,
         );
         continue;
       }
@@ -541,7 +583,7 @@ export class ScenarioChecker {
           }
           const appKind = item.kind.name;
           if (!(appKind in appWords)) {
-            this.report(Codes.badApp, item.kind.span, `unknown app '${appKind}'`, didYouMean(appKind, Object.keys(appWords)) ?? `apps: ${Object.keys(appWords).join(', ')}`);
+            this.report(Codes.badApp, item.kind.span, `unknown app '${appKind}'`, this.suggest(appKind, Object.keys(appWords)) ?? `apps: ${Object.keys(appWords).join(', ')}`);
             break;
           }
           config.apps.push({ app: item, settings: this.settingsOf(item.settings, appWords[appKind as PlanApp['kind']], `app ${appKind}`) });
@@ -549,7 +591,7 @@ export class ScenarioChecker {
         }
         case 'unknown': {
           const elsewhere = closest(item.keyword.name, linkWords);
-          const hint = didYouMean(item.keyword.name, hostItemWords) ??
+          const hint = this.suggest(item.keyword.name, hostItemWords) ??
             (elsewhere === undefined ? `host items: ${hostItemWords.join(', ')}` : `'${elsewhere}' is a link setting: link ${hostName} -- OTHER { ${elsewhere} … }`);
           this.report(Codes.unknownItem, item.keyword.span, `unknown host item '${item.keyword.name}'`, hint);
           break;
@@ -644,7 +686,7 @@ export class ScenarioChecker {
         const name = v.type === 'name' ? v.name : v.value;
         const node = this.nodes.get(name);
         if (node === undefined || node.kind !== 'host') {
-          this.report(Codes.unknownEndpoint, to.span, `unknown host '${name}' in app ${kind}`, didYouMean(name, this.hostNames()) ?? undefined);
+          this.report(Codes.unknownEndpoint, to.span, `unknown host '${name}' in app ${kind}`, this.suggest(name, this.hostNames()) ?? undefined);
           return undefined;
         }
         if (name === hostName) {
@@ -709,11 +751,11 @@ export class ScenarioChecker {
     for (const name of names) {
       const node = this.nodes.get(name);
       if (node === undefined || (only !== undefined && node.kind !== only)) {
-        const candidates = only === 'host' ? [...this.hostNames(), ...this.rangeNames] : [...this.nodes.keys(), ...this.rangeNames];
+        const candidates = () => (only === 'host' ? [...this.hostNames(), ...this.rangeNames] : [...this.nodes.keys(), ...this.rangeNames]);
         const hint =
           node !== undefined
             ? `'${name}' is a ${node.kind}`
-            : (this.rangeNames.find((r) => r.startsWith(name + '[')) !== undefined ? `did you mean '${this.rangeNames.find((r) => r.startsWith(name + '['))}'?` : didYouMean(name, candidates));
+            : (this.rangeNames.find((r) => r.startsWith(name + '[')) !== undefined ? `did you mean '${this.rangeNames.find((r) => r.startsWith(name + '['))}'?` : this.suggest(name, candidates));
         this.report(code, selector.span, `unknown ${only ?? 'host or switch'} '${name}' in ${what}`, hint);
         return undefined;
       }
@@ -759,7 +801,7 @@ export class ScenarioChecker {
       } else if (item.type === 'sweep' && item.values.length === 0) {
         this.report(Codes.badSweep, item.span, `sweep '${item.name.name}' has no values`, 'list at least one: sweep x in [1ms, 10ms]');
       } else if (item.type === 'unknown') {
-        this.report(Codes.unknownItem, item.keyword.span, `unknown scenario item '${item.keyword.name}'`, didYouMean(item.keyword.name, scenarioWords) ?? `scenario items: ${scenarioWords.join(', ')}`);
+        this.report(Codes.unknownItem, item.keyword.span, `unknown scenario item '${item.keyword.name}'`, this.suggest(item.keyword.name, scenarioWords) ?? `scenario items: ${scenarioWords.join(', ')}`);
       }
     }
 
@@ -1004,7 +1046,7 @@ export class ScenarioChecker {
             break;
           }
           case 'unknown':
-            this.report(Codes.unknownItem, action.keyword.span, `unknown action '${action.keyword.name}'`, didYouMean(action.keyword.name, actionWords) ?? `actions: ${actionWords.join(', ')}`);
+            this.report(Codes.unknownItem, action.keyword.span, `unknown action '${action.keyword.name}'`, this.suggest(action.keyword.name, actionWords) ?? `actions: ${actionWords.join(', ')}`);
             break;
         }
       }
@@ -1044,9 +1086,14 @@ export class ScenarioChecker {
     return metrics;
   }
 
+  private runActions: Map<string, number> | undefined;
+
   private commandsOf(host: string, timeline: PlanAction[]): number {
-    const planned = this.nodes.get(host)?.host?.commands.length ?? 0;
-    return planned + timeline.filter((a) => a.type === 'run' && a.host === host).length;
+    if (this.runActions === undefined) {
+      this.runActions = new Map();
+      for (const a of timeline) if (a.type === 'run') this.runActions.set(a.host, (this.runActions.get(a.host) ?? 0) + 1);
+    }
+    return (this.nodes.get(host)?.host?.commands.length ?? 0) + (this.runActions.get(host) ?? 0);
   }
 
   private until(items: Array<A.ScenarioItem & { type: 'until' }>, timeline: PlanAction[]): PlanUntil {
@@ -1091,11 +1138,11 @@ export class ScenarioChecker {
         const aggregate = e.aggregate.name as Aggregate;
         let ok = true;
         if (!aggregates.includes(aggregate)) {
-          this.report(Codes.unknownAggregate, e.aggregate.span, `unknown aggregate '${e.aggregate.name}'`, (synonyms[e.aggregate.name] === undefined ? undefined : `did you mean '${synonyms[e.aggregate.name]}'?`) ?? didYouMean(e.aggregate.name, aggregates) ?? `aggregates: ${aggregates.join(', ')}`);
+          this.report(Codes.unknownAggregate, e.aggregate.span, `unknown aggregate '${e.aggregate.name}'`, (synonyms[e.aggregate.name] === undefined ? undefined : `did you mean '${synonyms[e.aggregate.name]}'?`) ?? this.suggest(e.aggregate.name, aggregates) ?? `aggregates: ${aggregates.join(', ')}`);
           ok = false;
         }
         if (e.metric.name !== '' && !declaredMetrics.has(e.metric.name)) {
-          this.report(Codes.unknownMetric, e.metric.span, `metric '${e.metric.name}' is never defined`, didYouMean(e.metric.name, declaredMetrics) ?? `define it: metric ${e.metric.name} from HOST match "…(number)…"`);
+          this.report(Codes.unknownMetric, e.metric.span, `metric '${e.metric.name}' is never defined`, this.suggest(e.metric.name, declaredMetrics) ?? `define it: metric ${e.metric.name} from HOST match "…(number)…"`);
           ok = false;
         }
         const value = this.metricNumber(e.value);
@@ -1126,10 +1173,9 @@ export class ScenarioChecker {
       let hosts: string[] | undefined;
       if ('glob' in item.pattern) {
         const glob = item.pattern.glob;
-        const regex = new RegExp('^' + glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
-        hosts = this.hosts.filter((h) => regex.test(h.name)).map((h) => h.name);
+        hosts = /[*?]/.test(glob) ? this.hosts.filter((h) => globMatch(glob, h.name)).map((h) => h.name) : this.nodes.get(glob)?.host !== undefined ? [glob] : [];
         if (hosts.length === 0) {
-          this.report(Codes.placeMatchesNothing, item.pattern.span, `place pattern "${glob}" matches no host`, didYouMean(glob.replace(/\*/g, ''), this.hostNames()) ?? undefined);
+          this.report(Codes.placeMatchesNothing, item.pattern.span, `place pattern "${glob}" matches no host`, this.suggest(glob.replace(/\*/g, ''), this.hostNames()) ?? undefined);
           continue;
         }
       } else {
@@ -1166,6 +1212,30 @@ export class ScenarioChecker {
     }
     return [...agents].sort();
   }
+}
+
+/** `*` and `?` wildcards, matched greedily with one backtrack point: O(pattern × name) at worst, never exponential. */
+export function globMatch(pattern: string, name: string): boolean {
+  let p = 0;
+  let n = 0;
+  let star = -1;
+  let mark = 0;
+  while (n < name.length) {
+    if (p < pattern.length && (pattern[p] === '?' || pattern[p] === name[n])) {
+      p++;
+      n++;
+    } else if (p < pattern.length && pattern[p] === '*') {
+      star = p++;
+      mark = n;
+    } else if (star >= 0) {
+      p = star + 1;
+      n = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.length && pattern[p] === '*') p++;
+  return p === pattern.length;
 }
 
 function example(kind: UnitKind, text: string): string {

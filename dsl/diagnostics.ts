@@ -121,8 +121,12 @@ export function editDistance(a: string, b: string, max = 3): number {
   return previous[b.length]!;
 }
 
+const MAX_SUGGEST_LENGTH = 64;
+
 /** The closest candidate within a distance that scales with the word's length, or undefined. */
 export function closest(word: string, candidates: Iterable<string>): string | undefined {
+  // edit distance is O(length²): names this long are generated, not typed, and get no suggestion
+  if (word.length > MAX_SUGGEST_LENGTH) return undefined;
   const lower = word.toLowerCase();
   const max = word.length <= 3 ? 1 : word.length <= 6 ? 2 : 3;
   let best: string | undefined;
@@ -131,6 +135,7 @@ export function closest(word: string, candidates: Iterable<string>): string | un
   for (const candidate of candidates) {
     // bounded work: a scenario with 100k hosts must not make one typo cost seconds
     if (++examined > 20_000) break;
+    if (candidate.length > MAX_SUGGEST_LENGTH) continue;
     const distance = editDistance(lower, candidate.toLowerCase(), max);
     if (distance < bestDistance) {
       best = candidate;

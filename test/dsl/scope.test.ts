@@ -51,3 +51,13 @@ test('a derived template (or the host) redefines a command of the same name; twi
   t.deepEqual(commands('a'), ['job=echo derived', 'cmd2=echo other']);
   t.deepEqual(commands('b'), ['job=echo host', 'cmd2=echo other']);
 });
+
+test('globs match with * and ? without regex backtracking', async (t) => {
+  const { globMatch } = await import('../../dsl/check.ts');
+  t.true(globMatch('web*', 'web12'));
+  t.true(globMatch('w?b*2', 'web12'));
+  t.true(globMatch('*', ''));
+  t.false(globMatch('web?', 'web12'));
+  t.false(globMatch('*x', 'a'.repeat(10_000)));
+  t.true(globMatch('a*b*c', 'aXXbYYc'));
+});
