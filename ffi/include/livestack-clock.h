@@ -24,7 +24,11 @@
  * even store; reader: acquire seq, relaxed fields, acquire fence, relaxed
  * seq). After every change that may end a wait (run, freeze, set), the
  * controller increments wake_generation (release) and FUTEX_WAKEs all
- * waiters of that word (a shared futex: never FUTEX_PRIVATE_FLAG).
+ * waiters of that word (a shared futex: never FUTEX_PRIVATE_FLAG). The shim
+ * waits with FUTEX_WAIT_BITSET (bit 0: sleeping threads, bit 1: its timer
+ * threads), so the controller's plain FUTEX_WAKE reaches all of them; a
+ * shim that re-arms a timer also increments wake_generation and wakes bit 1
+ * only (a spurious re-check for everyone else).
  *
  * Wait slots are written by the shim: a thread about to block in a timed (or
  * untimed) wait claims a free slot (CAS tid 0 -> its tid), fills it, then
@@ -111,8 +115,9 @@ struct ls_clock_page {
 	_Atomic int64_t boot_offset_ns;    /* CLOCK_MONOTONIC/BOOTTIME at v = 0, ns */
 	uint8_t reserved1[128 - 72];
 
-	/* Own cache line: sleepers FUTEX_WAIT on it; writer: the controller,
-	 * incremented after every run/freeze/set. */
+	/* Own cache line: sleepers FUTEX_WAIT_BITSET on it; incremented by
+	 * the controller after every run/freeze/set and by the shim when it
+	 * re-arms a timer (atomic increments only). */
 	_Atomic uint32_t wake_generation;
 	uint8_t reserved2[128 - 4];
 

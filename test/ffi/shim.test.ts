@@ -341,6 +341,78 @@ test.serial('stop and continue (as a freezer does) make epoll_wait fail with EIN
   t.is(end.result, 0);
 });
 
+// ---- emulated timers ------------------------------------------------------
+
+const TIMERS = [
+  { kind: 'timerfd', result: 8, extra: /^expirations=1 armed_ns=5000000000$/ },
+  { kind: 'timerfd_abs', result: 8, extra: /^expirations=1$/ },
+  { kind: 'alarm', result: -1, extra: /^alarms=1$/ },
+  { kind: 'setitimer', result: -1, extra: /^alarms=1 armed_us=5000000$/ },
+] as const;
+
+for (const { kind, result, extra } of TIMERS) {
+  test.serial(`${kind}(5 s) on a frozen page: fires only at the jump to its published deadline`, async (t) => {
+    const page = makePage(t);
+    page.freeze(3 * SEC);
+    const running = start(t, 'wait', [kind, String(5 * SEC)], page.environment());
+    const begin = parseStart(await running.line());
+    // The timer thread publishes the timer's deadline (the program's own
+    // thread blocks in read() or pause(), which the shim does not see).
+    const startVirtualNs = begin.virtualNs - BOOT_NS;
+    let wait = await waitersPublished(page);
+    for (let i = 0; i < 100 && wait.deadlineNs === null; i++) {
+      await sleepMs(2);
+      wait = page.earliestWait();
+    }
+    t.is(wait.deadlineNs, startVirtualNs + 5 * SEC);
+    t.is(page.waits().find((entry) => entry.kind === 'timer')?.pid, running.child.pid);
+    await sleepMs(300);
+    t.true(running.alive(), 'not fired after 300 ms of wall time while frozen');
+    page.set(wait.deadlineNs! - 1000);
+    await sleepMs(50);
+    t.true(running.alive(), 'not fired 1 µs before its deadline');
+    page.set(wait.deadlineNs!);
+    const end = parseEnd(await running.line());
+    t.is(end.result, result);
+    t.regex(end.extra, extra);
+    t.is(end.virtualNs - begin.virtualNs, 5 * SEC);
+  });
+}
+
+test.serial('an interval timerfd read through epoll, running at scale 2: 4 expirations in ~1/2 the virtual time', async (t) => {
+  const page = makePage(t);
+  page.run(0, 2);
+  const running = start(t, 'wait', ['timerfd_interval', String(400 * MS)], page.environment());
+  const begin = parseStart(await running.line());
+  const end = parseEnd(await running.line());
+  t.is(end.result, 4);
+  const virtualNs = end.virtualNs - begin.virtualNs;
+  const wallNs = Number(end.realNs - begin.realNs);
+  t.log(`virtual ${virtualNs / MS} ms, wall ${wallNs / MS} ms`);
+  t.true(virtualNs >= 400 * MS && virtualNs < 420 * MS);
+  t.true(wallNs >= 199 * MS && wallNs < 260 * MS);
+});
+
+test.serial('wait slots: freed at exit (timer thread included); the slot of a killed sleeper is reaped', async (t) => {
+  const page = makePage(t);
+  page.freeze(0);
+  const timer = start(t, 'wait', ['timerfd', String(1 * SEC)], page.environment());
+  await timer.line();
+  const wait = await waitersPublished(page);
+  page.set(wait.deadlineNs!);
+  t.is(await timer.exited, 0);
+  t.deepEqual(page.waits(), [], 'no slot left behind by a process that exited');
+
+  const sleeper = start(t, 'wait', ['nanosleep', String(5 * SEC)], page.environment());
+  await sleeper.line();
+  await waitersPublished(page);
+  sleeper.child.kill('SIGKILL');
+  await sleeper.exited;
+  t.is(page.earliestWait().waiters, 1, 'SIGKILL leaves the slot');
+  t.is(page.reap(), 1);
+  t.is(page.earliestWait().waiters, 0);
+});
+
 // ---- receive timestamps ----------------------------------------------------
 
 const STAMP_MODES = ['timestamp', 'timestampns', 'timestamping', 'ioctl', 'ioctlns'] as const;

@@ -288,6 +288,22 @@ void shim__unpublish(int index)
 	atomic_store_explicit(&slot->tid, 0, memory_order_release);
 }
 
+int shim__futex_wait(uint32_t generation, int64_t wait_ns, uint32_t bitset)
+{
+	struct timespec now, deadline;
+
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline; an
+	 * absolute deadline also makes the kernel restart the wait after a
+	 * stop or freeze (restart block) and fail with EINTR only when a
+	 * handler ran, as nanosleep does. Shared futex: no FUTEX_PRIVATE_FLAG. */
+	REAL(clock_gettime)(CLOCK_MONOTONIC, &now);
+	deadline = shim__ns_timespec(shim__timespec_ns(&now) + wait_ns);
+	if (syscall(SYS_futex, &shim_page->wake_generation, FUTEX_WAIT_BITSET, generation, &deadline, NULL,
+		    bitset) < 0)
+		return -errno;
+	return 0;
+}
+
 int shim__sleep_until(int64_t deadline_ns, uint32_t kind)
 {
 	int saved_errno = errno, slot = -1, published = 0, result = 0;
@@ -295,7 +311,6 @@ int shim__sleep_until(int64_t deadline_ns, uint32_t kind)
 	for (;;) {
 		struct ls_clock_snapshot snapshot;
 		int64_t now_ns = shim__now(&snapshot), wait_ns = SHIM_RECHECK_NS;
-		struct timespec timeout;
 
 		if (now_ns >= deadline_ns)
 			break;
@@ -308,13 +323,10 @@ int shim__sleep_until(int64_t deadline_ns, uint32_t kind)
 			if (host_ns < wait_ns)
 				wait_ns = host_ns;
 		}
-		timeout = shim__ns_timespec(wait_ns);
 		/* Returns at the timeout, when the controller bumps the
 		 * generation (or at once if it already did since the
 		 * snapshot), or with EINTR only if a signal handler ran. */
-		if (syscall(SYS_futex, &shim_page->wake_generation, FUTEX_WAIT, snapshot.generation, &timeout,
-			    NULL, 0) < 0 &&
-		    errno == EINTR) {
+		if (shim__futex_wait(snapshot.generation, wait_ns, SHIM_FUTEX_SLEEPER_BIT) == -EINTR) {
 			result = -EINTR;
 			break;
 		}

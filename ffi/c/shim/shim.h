@@ -62,8 +62,8 @@ struct shim_real {
 	int (*ioctl)(int, unsigned long, ...);
 	unsigned int (*alarm)(unsigned int);
 	useconds_t (*ualarm)(useconds_t, useconds_t);
-	int (*setitimer)(int, const struct itimerval *, struct itimerval *);
-	int (*getitimer)(int, struct itimerval *);
+	int (*setitimer)(__itimer_which_t, const struct itimerval *, struct itimerval *);
+	int (*getitimer)(__itimer_which_t, struct itimerval *);
 	int (*timerfd_create)(int, int);
 	int (*timerfd_settime)(int, int, const struct itimerspec *, struct itimerspec *);
 	int (*timerfd_gettime)(int, struct itimerspec *);
@@ -121,6 +121,18 @@ int shim__timespec_valid(const struct timespec *ts);
 int shim__publish(uint32_t kind, int64_t deadline_ns);
 void shim__republish(int slot, int64_t deadline_ns);
 void shim__unpublish(int slot);
+
+/* Futex bitsets on the page's wake_generation: the controller's plain
+ * FUTEX_WAKE wakes every waiter; a thread arming a timer wakes only timer
+ * threads (see timers.c). */
+#define SHIM_FUTEX_SLEEPER_BIT 1u
+#define SHIM_FUTEX_TIMER_BIT 2u
+
+/* FUTEX_WAIT_BITSET on the page's wake_generation while it still holds
+ * generation, until host CLOCK_MONOTONIC reaches now + wait_ns. Returns 0
+ * or -errno (-EINTR only if a signal handler ran: the wait restarts by
+ * itself otherwise, e.g. across a freeze of the cell). */
+int shim__futex_wait(uint32_t generation, int64_t wait_ns, uint32_t bitset);
 
 /* Blocks until v >= deadline_ns, on the page's futex. Returns 0, or
  * -EINTR if a signal handler ran (the real sleeps return EINTR then, even
