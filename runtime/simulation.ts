@@ -11,6 +11,9 @@ import { EventKind } from './model/nodes.ts';
 import { LiveHostNode } from './live/host.ts';
 import { LiveScheduler, type LiveStats } from './live/scheduler.ts';
 
+/** The longest window live cells run without a check (idle, exits, Ctrl-C). */
+export const LIVE_MAX_WINDOW_NS = 10_000_000;
+
 export interface SimulationOptions {
   /** virtual end; default: the plan's duration */
   endNs?: number;
@@ -94,7 +97,9 @@ export async function simulate(plan: Plan, options: SimulationOptions = {}): Pro
 
   // the window may not exceed the smallest latency between partitions; the plan's window already
   // is at most the smallest latency of any link (and of any later `link … set`)
-  const windowNs = Math.max(1, plan.syncWindowNs);
+  // live cells are frozen and checked (idle? exited?) at every window end: bound the window even
+  // where no link bounds it
+  const windowNs = Math.max(1, hasLive ? Math.min(plan.syncWindowNs, LIVE_MAX_WINDOW_NS) : plan.syncWindowNs);
   const eventsSoFar = () => partitions.reduce((n, p) => n + p.eventsHandled, 0);
   const scheduler = hasLive ? new LiveScheduler(plan, liveNodes) : null;
   let stats;
@@ -117,7 +122,11 @@ export async function simulate(plan: Plan, options: SimulationOptions = {}): Pro
         return options.onProgress === undefined ? true : options.onProgress(t, eventsSoFar());
       },
     });
-    if (finished()) stats.stoppedEarly = false;
+    if (finished()) {
+      stats.stoppedEarly = false;
+      // the run ends when the last command did, not at the end of the window that noticed it
+      if (scheduler?.finishedAtNs != null) stats.endedAtNs = Math.min(stats.endedAtNs, Math.max(scheduler.finishedAtNs, 0));
+    }
   } finally {
     if (scheduler !== null) await scheduler.teardown();
   }

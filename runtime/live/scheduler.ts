@@ -7,7 +7,7 @@
 // reaches their arrival time (ffi/c/live.c). With more cells than cores, cells
 // take turns (gang scheduling): wall time grows, virtual results do not. A cell
 // whose every thread sits in a timed wait jumps to its earliest deadline.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Plan, PlanAction, PlanHost } from '../../dsl/plan.ts';
@@ -19,6 +19,10 @@ import type { Cell, CellExit, CellLine } from './cell.ts';
 import { Cells } from './cells.ts';
 import { LiveHostNode } from './host.ts';
 import { cleanupStale } from './stale.ts';
+
+/** x86-64 syscall numbers of waiting for a child: a parent blocked there is idle as far as time goes. */
+const SYS_WAIT4 = 61;
+const SYS_WAITID = 247;
 
 /** Two windows in a row with every thread waiting: a cell is idle (CELLS-FACTS pitfall 8: idle detection is racy). */
 const IDLE_WINDOWS = 2;
@@ -149,7 +153,8 @@ export class LiveScheduler {
       for (const p of state.pending) next = Math.min(next, Math.max(after, p.atNs));
       for (const d of state.node.inbox) next = Math.min(next, Math.max(after, d.timeNs));
       if (state.running > 0 && !state.paused) {
-        if (state.idleWindows < IDLE_WINDOWS) return after;
+        // a command whose processes are gone but whose exit Node has not reported yet: keep stepping
+        if (state.idleWindows < IDLE_WINDOWS || state.cell.pids().length === 0) return after;
         const wait = state.clock.earliestWait();
         if (wait.deadlineNs !== null) next = Math.min(next, Math.max(after, wait.deadlineNs));
       }
@@ -179,7 +184,11 @@ export class LiveScheduler {
   }
 
   /** Runs the cells through [startNs, endNs), then hands their frames to the partition. */
+  private lastEndNs = 0;
+
   beforeWindow(startNs: number, endNs: number, partition: Partition): void {
+    if (startNs > this.lastEndNs) this.stats.jumps++;
+    this.lastEndNs = endNs;
     this.applyActions(endNs);
     const active: LiveCellState[] = [];
     for (const state of this.cells.values()) {
@@ -239,14 +248,28 @@ export class LiveScheduler {
     this.stats.thawNsMax = Math.max(this.stats.thawNsMax, stats.thawNsMax);
   }
 
-  /** Every thread of every process of the cell sits in a wait the shim published. */
+  /** Every thread of every process of the cell sits in a wait the shim published, or waits for a child
+   *  (a shell running a command: wait4/waitid, read from /proc/PID/task/TID/syscall). */
   private allThreadsWaiting(state: LiveCellState): boolean {
     let threads = 0;
     for (const pid of state.cell.pids()) {
+      let tids: string[];
       try {
-        threads += readdirSync(`/proc/${pid}/task`).length;
+        tids = readdirSync(`/proc/${pid}/task`);
       } catch {
-        // exited meanwhile
+        continue; // exited meanwhile
+      }
+      for (const tid of tids) {
+        let syscall = '';
+        try {
+          syscall = readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8');
+        } catch {
+          continue;
+        }
+        const number = Number(syscall.split(' ', 1)[0]);
+        if (number === SYS_WAIT4 || number === SYS_WAITID) continue;
+        if (syscall.startsWith('running')) return false;
+        threads++;
       }
     }
     if (threads === 0) return true;

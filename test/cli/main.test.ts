@@ -119,10 +119,11 @@ test('--help for every command, --version', async (t) => {
   t.is((await cli('--version')).out, `livestack ${version()}\n`);
 });
 
-test('run: live hosts are refused with exit 3 until process cells exist', async (t) => {
-  const r = await cli('run', scratch('good.scn', good), '-o', join(mkdtempSync(join(tmpdir(), 'livestack-run-')), 'out'));
+test('run: vm hosts are refused with exit 3 until vm cells exist', async (t) => {
+  const vm = 'scenario "v" {\n  duration 1s\n  host a { kind vm  image "x.img" }\n}\n';
+  const r = await cli('run', scratch('vm.scn', vm), '-o', join(mkdtempSync(join(tmpdir(), 'livestack-run-')), 'out'));
   t.is(r.code, 3);
-  t.regex(r.err, /host\(s\) are live \(a: kind process\)/);
+  t.regex(r.err, /host\(s\) are live \(a: kind vm\); vm cells are not available/);
 });
 
 test('run: a model scenario writes its run directory and exits 0; a failed expectation exits 1', async (t) => {

@@ -71,3 +71,34 @@ test('Ctrl-C stops at the next window, keeps partial results and marks the direc
   t.true(summary.reachedNs > 0 && summary.reachedNs < 100000e9);
   t.regex(readFileSync(join(out, 'summary.txt'), 'utf8'), /status {5}INCOMPLETE \(interrupted\)/);
 });
+
+test('Ctrl-C during a live run tears every cell down (no namespace, cgroup or process left)', async (t) => {
+  if (process.getuid?.() !== 0) {
+    if (process.env['LIVESTACK_REQUIRE_LIVE'] === '1') t.fail('live runs need root');
+    else t.pass('not root: live runs cannot start here');
+    return;
+  }
+  const { file, dir } = scratch(`scenario "busy" {
+  duration 1000s
+  host a { kind process  run "while :; do :; done" }
+  host b { kind process }
+  link a -- b { latency 1ms }
+}
+`);
+  const out = join(dir, 'out');
+  const child = execa('node', [...bin, 'run', file, '-o', out], { reject: false, env: { ...process.env, CI: 'true' } });
+  for (let i = 0; i < 600 && !existsSync(join(out, 'environment.json')); i++) await sleep(50);
+  await sleep(1500);
+  child.kill('SIGINT');
+  const r = await child;
+  t.is(r.exitCode, 130, r.stderr);
+  const pid = r.pid!;
+  const netns = (await execa('ip', ['netns', 'list'])).stdout;
+  t.false(netns.includes(`ls-${pid}-`), netns);
+  for (const hierarchy of ['freezer', 'cpuset', 'memory', 'unified']) {
+    const base = join('/sys/fs/cgroup', hierarchy, 'livestack');
+    if (existsSync(base)) t.false(readdirSync(base).some((name) => name.startsWith(`${pid}-`)), hierarchy);
+  }
+  t.false(readdirSync('/dev/shm').some((name) => name.startsWith(`livestack-${pid}-`)));
+  t.regex(readFileSync(join(out, 'INCOMPLETE'), 'utf8'), /^interrupted/);
+});

@@ -1,0 +1,114 @@
+// Real programs under one virtual time: ping over a simulated 10 ms link,
+// sleeps that jump idle time, mixed live and model hosts, at-actions, and a
+// clean machine afterwards. Real namespaces, cgroups, taps and the shim.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { compileText } from '../../../dsl/compile.ts';
+import type { Plan } from '../../../dsl/plan.ts';
+import { collectMetrics, aggregate } from '../../../runtime/report/metrics.ts';
+import { hostLogs } from '../../../runtime/report/summary.ts';
+import { simulate } from '../../../runtime/simulation.ts';
+import { capabilityTest, liveTest } from './helpers.ts';
+
+capabilityTest();
+
+function plan(source: string): Plan {
+  const result = compileText('live.scn', source);
+  if (!result.ok) throw new Error(result.diagnostics.map((d) => `${d.code} ${d.span.line}:${d.span.col} ${d.message}`).join('\n'));
+  return result.plans[0]!;
+}
+
+const pingScenario = `scenario "ping" {
+  duration 30s
+  until exit
+  host client { kind process  run "ping -c 20 -i 0.2 server" }
+  host server { kind process }
+  link client -- server { latency 10ms }
+  metric rtt_ms from client match "time=([0-9.]+) ms"
+}`;
+
+function ourNetns(): string[] {
+  const out = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.startsWith(`ls-${process.pid}-`));
+}
+
+/** Busy loops on every core, ended by pid. */
+function cpuHogs(): ChildProcess[] {
+  return Array.from({ length: 2 }, () => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
+}
+
+async function pingRtts(p: Plan) {
+  const result = await simulate(p);
+  const samples = collectMetrics(p, hostLogs(result)).get('rtt_ms') ?? [];
+  return { result, samples, p50: aggregate('p50', samples), mean: aggregate('mean', samples) };
+}
+
+liveTest('ping between two cells over a 10 ms link: RTT 20 ms ± 2% (virtual), exit 0, nothing left behind', async (t) => {
+  const p = plan(pingScenario);
+  const { result, samples, p50, mean } = await pingRtts(p);
+  t.log(`rtt p50 ${p50} mean ${mean} over ${samples.length}; ${result.windows} windows, live ${JSON.stringify(result.live?.stats)}`);
+  t.is(samples.length, 20);
+  t.deepEqual(result.live?.exitCodes.get('client'), [0]);
+  t.true(Math.abs(p50! - 20) <= 0.4, `p50 ${p50}`);
+  t.true(Math.abs(mean! - 20) <= 1, `mean ${mean}`);
+  // ping's 20 × 0.2 s take ~4 s of virtual time, mostly idle: the run jumps it
+  t.true(result.reachedNs > 3.8e9 && result.reachedNs < 5e9, `${result.reachedNs}`);
+  t.deepEqual(ourNetns(), []);
+});
+
+liveTest('the same ping with CPU hogs on every core', async (t) => {
+  const hogs = cpuHogs();
+  t.teardown(() => hogs.forEach((h) => h.kill('SIGKILL')));
+  const { samples, p50, mean } = await pingRtts(plan(pingScenario));
+  t.log(`with hogs: rtt p50 ${p50} mean ${mean}`);
+  t.is(samples.length, 20);
+  t.true(Math.abs(p50! - 20) <= 0.4, `p50 ${p50}`);
+  t.true(Math.abs(mean! - 20) <= 1, `mean ${mean}`);
+});
+
+liveTest('a 5 s sleep takes 5 s ± 1 ms of virtual time and far less wall time (idle jump)', async (t) => {
+  const p = plan(`scenario "sleep" {
+    duration 60s
+    until exit
+    host a { run "perl -MTime::HiRes=time,sleep -e '$t = time; sleep 5; printf qq(slept=%.6f\\n), time - $t'" }
+    metric slept from a match "slept=([0-9.]+)"
+  }`);
+  const started = performance.now();
+  const result = await simulate(p);
+  const wallMs = performance.now() - started;
+  const slept = collectMetrics(p, hostLogs(result)).get('slept')!;
+  t.log(`slept ${slept[0]?.value} s virtual in ${wallMs.toFixed(0)} ms wall (cell setup included); ended at ${result.reachedNs} ns`);
+  t.is(slept.length, 1);
+  t.true(Math.abs(slept[0]!.value - 5) <= 0.001);
+  t.true(wallMs < 3000);
+  t.deepEqual(result.live?.exitCodes.get('a'), [0]);
+  t.true(result.reachedNs < 6e9); // until exit: the run ends with the command
+});
+
+liveTest('live and model hosts share switches and links; at-actions reach live hosts', async (t) => {
+  const p = plan(`scenario "mixed" {
+    duration 3s
+    host client { kind process  run "ping -c 5 -i 0.2 server" }
+    host server { kind process  run "sleep 100" as idle }
+    host gen  { app onoff { to sink  rate 1Mbit  size 1000B } }
+    host sink { app sink { port 9 } }
+    switch sw { latency 5us }
+    link client -- sw { latency 2ms }
+    link server -- sw { latency 3ms }
+    link gen -- sw { latency 1ms  bandwidth 100Mbit }
+    link sink -- sw { latency 1ms  bandwidth 100Mbit }
+    at 2s { kill server }
+    metric rtt_ms from client match "time=([0-9.]+) ms"
+  }`);
+  const result = await simulate(p);
+  const rtt = collectMetrics(p, hostLogs(result)).get('rtt_ms')!;
+  t.log(`rtts ${rtt.map((s) => s.value).join(' ')}`);
+  t.is(rtt.length, 5);
+  // 2 × (2 ms + 5 us + 3 ms) = 10.01 ms
+  t.true(Math.abs(aggregate('p50', rtt)! - 10.01) <= 0.2);
+  const sinkLine = result.network.hosts.find((h) => h.name === 'sink')!.log.at(-1)!.line;
+  t.regex(sinkLine, /packets=37[0-9]/); // 375 sent in 3 s, minus those in flight
+  t.deepEqual(result.live?.exitCodes.get('server'), [null]); // killed at 2 s
+  t.deepEqual(result.live?.exitCodes.get('client'), [0]);
+  t.true(readdirSync('/dev/shm').every((f) => !f.startsWith(`livestack-${process.pid}-`)));
+});
