@@ -341,6 +341,36 @@ test.serial('stop and continue (as a freezer does) make epoll_wait fail with EIN
   t.is(end.result, 0);
 });
 
+// ---- unmodified programs of the machine -----------------------------------
+
+// Debian's python3, not pyenv's (a bash wrapper that forks).
+const PYTHON = '/usr/bin/python3';
+
+test.serial('date(1) prints the virtual time', async (t) => {
+  const page = makePage(t);
+  page.freeze(5 * SEC);
+  const result = spawnSync('date', ['-u', '+%s.%N'], { env: { ...process.env, ...page.environment() }, encoding: 'utf8' });
+  t.is(result.stdout.trim(), '1700000005.000000000');
+});
+
+(existsSync(PYTHON) ? test.serial : test.skip)('python3 time.sleep(5) on a frozen page: 5 s virtual after an idle jump, in a fraction of the wall time', async (t) => {
+  const page = makePage(t);
+  page.freeze(0);
+  const script = 'import time; t = time.monotonic(); time.sleep(5); print(repr(time.monotonic() - t), repr(time.time()))';
+  const child = spawn(PYTHON, ['-c', script], { env: { ...process.env, ...page.environment() } });
+  t.teardown(() => child.kill('SIGKILL'));
+  let output = '';
+  child.stdout.on('data', (data: Buffer) => (output += data.toString()));
+  const wallStartMs = Date.now();
+  const wait = await waitersPublished(page);
+  page.set(wait.deadlineNs!);
+  await new Promise((resolve) => child.on('exit', resolve));
+  const [elapsed, now] = output.trim().split(' ');
+  t.is(Number(elapsed), 5);
+  t.is(Number(now), 1_700_000_005);
+  t.true(Date.now() - wallStartMs < 3000);
+});
+
 // ---- emulated timers ------------------------------------------------------
 
 const TIMERS = [
@@ -452,6 +482,19 @@ test.serial('a packet that arrived while the cell was frozen is stamped at the i
   const cmsg = await running.line();
   t.is(cmsg, `cmsg ${EPOCH_NS + 6_000_000_000n}`);
   t.is(await running.exited, 0);
+});
+
+test.serial('pthread_cancel() ends a virtual nanosleep or poll (cancellation points) and frees its slot', async (t) => {
+  for (const kind of ['cancel_nanosleep', 'cancel_poll']) {
+    const page = makePage(t);
+    page.freeze(0);
+    const running = start(t, 'wait', [kind, String(5 * SEC)], page.environment());
+    await running.line();
+    const end = parseEnd(await running.line());
+    t.is(end.result, 1, `${kind}: the thread was cancelled`);
+    t.is(await running.exited, 0);
+    t.is(page.earliestWait().waiters, 0, `${kind}: no slot left`);
+  }
 });
 
 // ---- measurements ----------------------------------------------------------

@@ -304,18 +304,24 @@ int shim__futex_wait(uint32_t generation, int64_t wait_ns, uint32_t bitset)
 	return 0;
 }
 
-int shim__sleep_until(int64_t deadline_ns, uint32_t kind)
+/* pthread_cancel() of a thread in a wait: the wait's slot must not outlive
+ * it. */
+static void shim__unpublish_cleanup(void *slot)
 {
-	int saved_errno = errno, slot = -1, published = 0, result = 0;
+	shim__unpublish(*(volatile int *)slot);
+}
 
-	for (;;) {
+static int shim__sleep_loop(int64_t deadline_ns, uint32_t kind, volatile int *slot)
+{
+	for (int published = 0;;) {
 		struct ls_clock_snapshot snapshot;
 		int64_t now_ns = shim__now(&snapshot), wait_ns = SHIM_RECHECK_NS;
+		int cancel_type, err;
 
 		if (now_ns >= deadline_ns)
-			break;
+			return 0;
 		if (!published) {
-			slot = shim__publish(kind, deadline_ns);
+			*slot = shim__publish(kind, deadline_ns);
 			published = 1;
 		}
 		if (snapshot.running) {
@@ -323,15 +329,28 @@ int shim__sleep_until(int64_t deadline_ns, uint32_t kind)
 			if (host_ns < wait_ns)
 				wait_ns = host_ns;
 		}
+		/* The sleeps are cancellation points; the futex system call is
+		 * not: let pthread_cancel() act during it, as glibc does for its
+		 * own cancellable system calls. */
+		pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &cancel_type);
 		/* Returns at the timeout, when the controller bumps the
 		 * generation (or at once if it already did since the
 		 * snapshot), or with EINTR only if a signal handler ran. */
-		if (shim__futex_wait(snapshot.generation, wait_ns, SHIM_FUTEX_SLEEPER_BIT) == -EINTR) {
-			result = -EINTR;
-			break;
-		}
+		err = shim__futex_wait(snapshot.generation, wait_ns, SHIM_FUTEX_SLEEPER_BIT);
+		pthread_setcanceltype(cancel_type, NULL);
+		if (err == -EINTR)
+			return -EINTR;
 	}
-	shim__unpublish(slot);
+}
+
+int shim__sleep_until(int64_t deadline_ns, uint32_t kind)
+{
+	int saved_errno = errno, result;
+	volatile int slot = -1;
+
+	pthread_cleanup_push(shim__unpublish_cleanup, (void *)&slot);
+	result = shim__sleep_loop(deadline_ns, kind, &slot);
+	pthread_cleanup_pop(1);
 	errno = saved_errno;
 	return result;
 }
@@ -340,7 +359,8 @@ int shim__wait_fds(int64_t timeout_ns, uint32_t kind, shim_slice_fn fn, void *co
 {
 	static const struct timespec zero = { 0, 0 };
 	struct ls_clock_snapshot snapshot;
-	int saved_errno = errno, call_errno, result, slot;
+	int saved_errno = errno, call_errno, result;
+	volatile int slot;
 	int64_t now_ns, deadline_ns;
 
 	if (timeout_ns == 0) {
@@ -354,6 +374,8 @@ int shim__wait_fds(int64_t timeout_ns, uint32_t kind, shim_slice_fn fn, void *co
 	else
 		deadline_ns = now_ns > LS_CLOCK_NO_DEADLINE - timeout_ns ? LS_CLOCK_NO_DEADLINE - 1 : now_ns + timeout_ns;
 	slot = shim__publish(kind, deadline_ns);
+	/* The real poll-family calls are cancellation points. */
+	pthread_cleanup_push(shim__unpublish_cleanup, (void *)&slot);
 	for (;;) {
 		struct timespec slice;
 		const struct timespec *timeout = NULL;
@@ -381,7 +403,7 @@ int shim__wait_fds(int64_t timeout_ns, uint32_t kind, shim_slice_fn fn, void *co
 		now_ns = shim__now(&snapshot);
 	}
 	call_errno = errno;
-	shim__unpublish(slot);
+	pthread_cleanup_pop(1);
 	if (remaining_ns) {
 		if (deadline_ns == LS_CLOCK_NO_DEADLINE) {
 			*remaining_ns = -1;

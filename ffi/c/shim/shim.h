@@ -7,6 +7,28 @@
  * the cell's virtual clock. Without the variable, or with a page it cannot
  * validate, every function passes straight through to libc.
  *
+ * Covered (one file per concern): clocks.c (clock_gettime for REALTIME,
+ * MONOTONIC, BOOTTIME, TAI and the _COARSE/_RAW/_ALARM variants,
+ * gettimeofday, time, timespec_get(TIME_UTC), ftime), sleeps.c (nanosleep,
+ * clock_nanosleep relative and TIMER_ABSTIME, sleep, usleep), polls.c (poll,
+ * ppoll, select, pselect, epoll_wait, epoll_pwait, epoll_pwait2), stamps.c
+ * (recvmsg/recvmmsg timestamp control messages, SIOCGSTAMP[NS]), timers.c
+ * (alarm, ualarm, setitimer/getitimer ITIMER_REAL, timerfd_*).
+ *
+ * Not covered: clock_getres (the real resolution is right), clock() and the
+ * CPU-time clocks (real CPU time: a frozen process uses none);
+ * pthread_cond_timedwait, sem_timedwait, pthread_mutex_timedlock and raw
+ * futex timeouts; SO_RCVTIMEO/SO_SNDTIMEO; POSIX timer_create timers;
+ * recvmmsg's own timeout; io_uring timeouts; aio. All of these keep real
+ * time (they end early in virtual terms when the cell is frozen).
+ * LD_PRELOAD itself does not reach: static binaries, Go programs (raw
+ * system calls), raw rdtsc users, and programs the loader runs in secure
+ * mode (setuid/setgid, file capabilities such as /usr/bin/ping's
+ * cap_net_raw): the loader silently ignores LD_PRELOAD for them (give the
+ * cell a capability-free copy, or use seccomp user-notify, ptrace or a VM).
+ * Functions called by other libraries' constructors before the shim's own
+ * constructor see the real clock.
+ *
  * Rules for every file here: never exit() or abort(); never call an
  * interposed name (call shim_real.*): libc's own internal calls do not come
  * back to us, but ours would; keep errno as libc would leave it.

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,27 @@ static struct timespec timespec_of(long long ns)
 {
 	struct timespec ts = { (time_t)(ns / NS_PER_SEC), (long)(ns % NS_PER_SEC) };
 	return ts;
+}
+
+/* cancel_*: the wait runs in a thread that main cancels after 100 ms. */
+static void *cancelled_wait(void *argument)
+{
+	long long ns = *(long long *)argument;
+
+	if (argument == NULL)
+		return NULL;
+	if (((long long *)argument)[1]) {
+		int pipefd[2];
+		struct pollfd pfd = { .events = POLLIN };
+		if (pipe(pipefd) < 0)
+			return NULL;
+		pfd.fd = pipefd[0];
+		poll(&pfd, 1, (int)(ns / 1000000));
+	} else {
+		struct timespec ts = timespec_of(ns);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
 }
 
 static volatile sig_atomic_t alarms;
@@ -94,6 +116,16 @@ int main(int argc, char **argv)
 		/* The real clock, whatever the shim does: a raw system call. */
 		struct timespec ts = timespec_of(ns);
 		result = syscall(SYS_nanosleep, &ts, NULL);
+	} else if (!strcmp(kind, "cancel_nanosleep") || !strcmp(kind, "cancel_poll")) {
+		long long argument[2] = { ns, !strcmp(kind, "cancel_poll") };
+		struct timespec pause = timespec_of(100000000);
+		pthread_t thread;
+		void *value = NULL;
+		pthread_create(&thread, NULL, cancelled_wait, argument);
+		syscall(SYS_nanosleep, &pause, NULL);
+		pthread_cancel(thread);
+		pthread_join(thread, &value);
+		result = value == PTHREAD_CANCELED;
 	} else if (!strcmp(kind, "poll0")) {
 		result = poll(NULL, 0, (int)(ns / 1000000));
 	} else if (!strcmp(kind, "poll") || !strcmp(kind, "poll_stdin")) {
