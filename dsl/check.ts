@@ -100,7 +100,7 @@ export class ScenarioChecker {
 
   /** "did you mean" costs a scan of the candidates: a budget keeps a file with thousands of
    *  unknown names from taking minutes (the problems are all reported; only the hints stop). */
-  private suggestionsLeft = 200;
+  private suggestionsLeft = 50;
 
   private suggest(word: string, candidates: Iterable<string> | (() => Iterable<string>)): string | undefined {
     if (this.suggestionsLeft <= 0) return undefined;

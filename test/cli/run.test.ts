@@ -89,10 +89,10 @@ test('Ctrl-C during a live run tears every cell down (no namespace, cgroup or pr
   const child = execa('node', [...bin, 'run', file, '-o', out], { reject: false, env: { ...process.env, CI: 'true' } });
   for (let i = 0; i < 600 && !existsSync(join(out, 'environment.json')); i++) await sleep(50);
   await sleep(1500);
+  const pid = child.pid!;
   child.kill('SIGINT');
   const r = await child;
   t.is(r.exitCode, 130, r.stderr);
-  const pid = r.pid!;
   const netns = (await execa('ip', ['netns', 'list'])).stdout;
   t.false(netns.includes(`ls-${pid}-`), netns);
   for (const hierarchy of ['freezer', 'cpuset', 'memory', 'unified']) {
