@@ -9,7 +9,7 @@ import type { Program } from './load.ts';
 import {
   PLAN_VERSION, hostAddress,
   type Aggregate, type HostKind, type Plan, type PlanAction, type PlanApp, type PlanCommand, type PlanExpectation,
-  type PlanHost, type PlanLink, type PlanLinkSettings, type PlanMetric, type PlanQueue, type PlanSwitch, type PlanUntil,
+  type PlanHost, type PlanLink, type PlanVm, type PlanLinkSettings, type PlanMetric, type PlanQueue, type PlanSwitch, type PlanUntil,
 } from './plan.ts';
 import { lookupUnit, unitExamples, unitHints, unitNames, type UnitKind } from './units.ts';
 
@@ -54,18 +54,11 @@ const appWords: Record<PlanApp['kind'], string[]> = {
 };
 const MAX_CPUS = 4096;
 
-interface HostConfig {
-  kind: HostKind;
-  kindExplicit: boolean;
-  cpus: number;
-  cpuScale: number;
-  memoryBytes: number | null;
-  cacheWays: number | null;
-  memBandwidthPercent: number | null;
-  commands: PlanCommand[];
+/** A host declaration's settings, resolved once and copied to every host of its range. */
+interface HostConfig extends Pick<PlanHost, 'kind' | 'cpus' | 'cpuScale' | 'memoryBytes' | 'cacheWays' | 'memBandwidthPercent' | 'commands'> {
   env: Map<string, string>;
   files: Map<string, string>;
-  vm: { backend: 'kvm' | 'qemu'; image: string | null; kernel: string | null; initrd: string | null; append: string | null };
+  vm: PlanVm;
   apps: Array<{ app: A.HostItem & { type: 'app' }; settings: Settings }>;
 }
 
@@ -518,16 +511,9 @@ export class ScenarioChecker {
     const hasRun = items.some((i) => i.type === 'run');
     const hasVmItem = items.some((i) => i.type === 'setting' && (i.key === 'image' || i.key === 'kernel'));
     let kind: HostKind = hasRun ? 'process' : hasVmItem ? 'vm' : 'model';
-    let kindExplicit = false;
-    if (declaredKind !== undefined) {
-      const k = this.word(declaredKind, 'kind', ['model', 'process', 'vm'] as const);
-      if (k !== undefined) {
-        kind = k;
-        kindExplicit = true;
-      }
-    }
+    if (declaredKind !== undefined) kind = this.word(declaredKind, 'kind', ['model', 'process', 'vm'] as const) ?? kind;
     const config: HostConfig = {
-      kind, kindExplicit, cpus: 1, cpuScale: 1, memoryBytes: null, cacheWays: null, memBandwidthPercent: null,
+      kind, cpus: 1, cpuScale: 1, memoryBytes: null, cacheWays: null, memBandwidthPercent: null,
       commands: [], env: new Map(), files: new Map(),
       vm: { backend: 'kvm', image: null, kernel: null, initrd: null, append: null },
       apps: [],
