@@ -111,9 +111,8 @@ interface WaitsC {
   waits: { tid: number; pid: number; kind: number; slot: number; deadline_virtual_ns: number | bigint }[];
 }
 
-// lib.ts checks struct sizes through ls_sizeof (version.c), which knows the
-// probe structs only; the clock structs are checked through ls_clock__sizeof.
-const clockSizeof = lazyFunction('ls_clock__sizeof', 'long', ['const char *']);
+// the layouts above must match the C header's: ls_sizeof (version.c) knows every ABI struct
+const clockSizeof = lazyFunction('ls_sizeof', 'long', ['const char *']);
 let structsChecked = false;
 function checkStructs(): void {
   if (structsChecked) return;

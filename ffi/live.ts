@@ -12,7 +12,7 @@ const STATS_BYTES = 48;
 const windowFn = lazyFunction('ls_live__window', 'int', [
   'uint8_t *', 'int32_t', 'int64_t', 'int64_t', 'uint8_t *', 'uint8_t *', 'uint8_t *', 'int32_t', 'uint8_t *', 'uint32_t', 'int32_t', 'uint8_t *',
 ]);
-const sizeofFn = lazyFunction('ls_live__sizeof', 'long', ['const char *']);
+const sizeofFn = lazyFunction('ls_sizeof', 'long', ['const char *']);
 
 let checked = false;
 function checkLayout(): void {

@@ -277,22 +277,6 @@ int ls_clock__snapshot(struct ls_clock *clock, struct ls_clock_snapshot *out)
 	return 0;
 }
 
-long ls_clock__sizeof(const char *type_name)
-{
-	static const struct { const char *name; long size; } sizes[] = {
-		{ "ls_clock_wait", sizeof(struct ls_clock_wait) },
-		{ "ls_clock_waits", sizeof(struct ls_clock_waits) },
-		{ "ls_clock_snapshot", sizeof(struct ls_clock_snapshot) },
-	};
-
-	if (type_name == NULL)
-		return -EINVAL;
-	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-		if (strcmp(sizes[i].name, type_name) == 0)
-			return sizes[i].size;
-	return -ENOENT;
-}
-
 int ls_clock__close(struct ls_clock *clock)
 {
 	int err = 0;

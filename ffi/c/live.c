@@ -27,53 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-/* One cell of the group. Filled by the caller. */
-struct ls_live_cell {
-	struct ls_clock *clock;
-	int32_t tap_fd;
-	int32_t freeze_mode;       /* 1: cgroup v1 (fd_a = freezer.state); 2: v2 (fd_a = cgroup.freeze, fd_b = cgroup.events) */
-	int32_t freeze_fd_a;
-	int32_t freeze_fd_b;
-	double scale;              /* cpu_scale: virtual ns per host ns */
-	int32_t deliveries_begin;  /* this cell's deliveries: [begin, end) of the deliveries array, sorted by time */
-	int32_t deliveries_end;
-};
-
-/* A frame to write into a cell's tap at a virtual time. */
-struct ls_live_delivery {
-	int64_t time_ns;
-	uint32_t offset;           /* in the delivery bytes */
-	uint32_t length;
-};
-
-/* A frame a cell sent, with the virtual time it was read. */
-struct ls_live_frame {
-	int64_t time_ns;
-	int32_t cell;              /* index in the cells array */
-	uint32_t offset;           /* in the output bytes */
-	uint32_t length;
-	uint32_t reserved;
-};
-
-struct ls_live_stats {
-	int64_t thaw_ns_max;
-	int64_t freeze_ns_max;
-	int64_t late_ns_max;       /* how late the latest delivery was written (virtual ns) */
-	int32_t late_deliveries;
-	int32_t frames_out;
-	int32_t frames_dropped;    /* output buffer full */
-	int32_t arp_replies;
-	int32_t deliveries_written;
-	int32_t reserved;
-};
-
-LS_API int ls_live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t start_ns, int64_t end_ns,
-			   const struct ls_live_delivery *deliveries, const uint8_t *delivery_bytes,
-			   struct ls_live_frame *out, int32_t out_max, uint8_t *out_bytes, uint32_t out_capacity,
-			   int32_t host_count, struct ls_live_stats *stats);
-
-LS_API long ls_live__sizeof(const char *type_name);
-
 static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t start_ns, int64_t end_ns,
 			const struct ls_live_delivery *deliveries, const uint8_t *delivery_bytes,
 			struct ls_live_frame *out, int32_t out_max, uint8_t *out_bytes, uint32_t out_capacity,
@@ -345,19 +298,4 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 		}
 	}
 	return stats->frames_out;
-}
-
-long ls_live__sizeof(const char *type_name)
-{
-	if (!type_name)
-		return -EINVAL;
-	if (!strcmp(type_name, "ls_live_cell"))
-		return sizeof(struct ls_live_cell);
-	if (!strcmp(type_name, "ls_live_delivery"))
-		return sizeof(struct ls_live_delivery);
-	if (!strcmp(type_name, "ls_live_frame"))
-		return sizeof(struct ls_live_frame);
-	if (!strcmp(type_name, "ls_live_stats"))
-		return sizeof(struct ls_live_stats);
-	return -ENOENT;
 }

@@ -1,4 +1,5 @@
 #include "livestack.h"
+#include "livestack-clock.h"
 
 #include <errno.h>
 #include <string.h>
@@ -22,6 +23,13 @@ long ls_sizeof(const char *type_name)
 		{ "ls_cgroup_probe", sizeof(struct ls_cgroup_probe) },
 		{ "ls_resctrl_probe", sizeof(struct ls_resctrl_probe) },
 		{ "ls_tap_probe", sizeof(struct ls_tap_probe) },
+		{ "ls_clock_wait", sizeof(struct ls_clock_wait) },
+		{ "ls_clock_waits", sizeof(struct ls_clock_waits) },
+		{ "ls_clock_snapshot", sizeof(struct ls_clock_snapshot) },
+		{ "ls_live_cell", sizeof(struct ls_live_cell) },
+		{ "ls_live_delivery", sizeof(struct ls_live_delivery) },
+		{ "ls_live_frame", sizeof(struct ls_live_frame) },
+		{ "ls_live_stats", sizeof(struct ls_live_stats) },
 	};
 
 	if (type_name == NULL)

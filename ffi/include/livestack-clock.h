@@ -265,8 +265,6 @@ LS_API int ls_clock__waits(struct ls_clock *clock, struct ls_clock_waits *out);
 LS_API int ls_clock__reap(struct ls_clock *clock);
 /* The current values of the page (for tests and reports). */
 LS_API int ls_clock__snapshot(struct ls_clock *clock, struct ls_clock_snapshot *out);
-/* sizeof() of the structs above by name, or -ENOENT (koffi binding checks). */
-LS_API long ls_clock__sizeof(const char *type_name);
 /* Unmaps and frees the handle; the file stays (the runtime removes it). */
 LS_API int ls_clock__close(struct ls_clock *clock);
 

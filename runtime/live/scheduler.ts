@@ -101,6 +101,9 @@ export class LiveScheduler {
       if (node === undefined) continue;
       const cpus = Array.from({ length: Math.min(host.cpus, this.cores.length) }, () => this.cores[core++ % this.cores.length]!);
       const cell = await this.registry.create({ ...host, files: [...host.files] }, { cpus: [...new Set(cpus)] });
+      // frozen from the start: a cell runs only inside its windows (a command started before its
+      // first window must not run for free, nor share the core with the cell whose window it is)
+      cell.freeze();
       const clock = ClockPage.create(join(this.registry.runDir, `${host.name}.clock`), { realtimeEpochNs: epochNs });
       this.cells.set(host.name, {
         host, node, cell, clock,
