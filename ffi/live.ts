@@ -49,6 +49,7 @@ export interface LiveWindowStats {
   framesDropped: number;
   arpReplies: number;
   deliveriesWritten: number;
+  writeErrors: number;
 }
 
 export class LiveWindowError extends Error {}
@@ -115,6 +116,7 @@ export function runWindow(cells: readonly LiveCellInput[], startNs: number, endN
       framesDropped: stats.readInt32LE(32),
       arpReplies: stats.readInt32LE(36),
       deliveriesWritten: stats.readInt32LE(40),
+      writeErrors: stats.readInt32LE(44),
     },
   };
 }

@@ -230,7 +230,8 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 			live__drain(cells, i, v < end_ns ? v : end_ns - 1, out, out_max, out_bytes, out_capacity, &out_used, host_count, stats);
 			while (s->next_delivery < c->deliveries_end && deliveries[s->next_delivery].time_ns <= v) {
 				const struct ls_live_delivery *d = &deliveries[s->next_delivery++];
-				ls_cell__tap_write(c->tap_fd, delivery_bytes + d->offset, d->length);
+				if (ls_cell__tap_write(c->tap_fd, delivery_bytes + d->offset, d->length) < 0)
+					stats->write_errors++;
 				if (live__debug())
 					fprintf(stderr, "cell %d write due %lld at v %lld (host %lld)\n", i, (long long)d->time_ns, (long long)v, (long long)live__host_ns());
 				stats->deliveries_written++;
@@ -290,7 +291,8 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 		struct live__state *s = &state[i];
 		while (s->next_delivery < cells[i].deliveries_end && deliveries[s->next_delivery].time_ns < end_ns) {
 			const struct ls_live_delivery *d = &deliveries[s->next_delivery++];
-			ls_cell__tap_write(cells[i].tap_fd, delivery_bytes + d->offset, d->length);
+			if (ls_cell__tap_write(cells[i].tap_fd, delivery_bytes + d->offset, d->length) < 0)
+				stats->write_errors++;
 			stats->deliveries_written++;
 			stats->late_deliveries++;
 			if (end_ns - d->time_ns > stats->late_ns_max)

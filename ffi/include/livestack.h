@@ -224,7 +224,7 @@ struct ls_live_stats {
 	int32_t frames_dropped;    /* output buffer full */
 	int32_t arp_replies;
 	int32_t deliveries_written;
-	int32_t reserved;
+	int32_t write_errors;      /* deliveries the tap refused (the cell's kernel dropped them) */
 };
 
 LS_API int ls_live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t start_ns, int64_t end_ns,

@@ -55,6 +55,7 @@ export interface LiveStats {
   arpReplies: number;
   freezeNsMax: number;
   thawNsMax: number;
+  writeErrors: number;
 }
 
 export class LiveScheduler {
@@ -62,7 +63,7 @@ export class LiveScheduler {
   private readonly actions: PlanAction[];
   private nextAction = 0;
   private registry: Cells | undefined;
-  readonly stats: LiveStats = { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0 };
+  readonly stats: LiveStats = { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0, writeErrors: 0 };
   finishedAtNs: number | null = null;
   private readonly cores: number[];
   private path = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -249,6 +250,7 @@ export class LiveScheduler {
     this.stats.arpReplies += stats.arpReplies;
     this.stats.freezeNsMax = Math.max(this.stats.freezeNsMax, stats.freezeNsMax);
     this.stats.thawNsMax = Math.max(this.stats.thawNsMax, stats.thawNsMax);
+    this.stats.writeErrors += stats.writeErrors;
   }
 
   /** Every thread of every process of the cell sits in a wait the shim published, or waits for a child
