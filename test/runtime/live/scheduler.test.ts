@@ -114,27 +114,28 @@ liveTest('live and model hosts share switches and links; at-actions reach live h
   t.true(readdirSync('/dev/shm').every((f) => !f.startsWith(`livestack-${process.pid}-`)));
 });
 
-liveTest('a CPU-bound loop measures the same virtual runtime alone and as one of 4 cells taking turns', async (t) => {
-  const source = (n: number) => `scenario "cpu" {
-    duration 60s
+liveTest('a CPU-bound loop: its virtual runtime is the CPU time it used, alone and as one of 4 cells taking turns', async (t) => {
+  // The property: a cell's clock advances with the time it actually ran, never with time it waited for
+  // the core. Compared against the process's own CPU time (times(2), not virtualised), so drifts of this
+  // VM's speed between runs do not matter. solo runs alone, then 4 workers start together at 2 s and take
+  // turns on one core (wall time grows 4×; each one's virtual time should not).
+  const loop = `perl -MTime::HiRes=time -e '$t = time; @c = times; $x = 0; $x += $_ for 1..60000000; @d = times; printf qq(loop=%.6f cpu=%.6f\\n), time - $t, $d[0] + $d[1] - $c[0] - $c[1]'`;
+  const p = plan(`scenario "cpu" {
+    duration 120s
     until exit
-    template worker { kind process  run "perl -MTime::HiRes=time -e '$t = time; $x = 0; $x += $_ for 1..20000000; printf qq(loop=%.6f\\n), time - $t'" }
-    host w[1..${n}] from worker { }
-    metric loop from w[1..${n}] match "loop=([0-9.]+)"
-  }`;
-  const measure = async (n: number) => {
-    const p = plan(source(n));
-    const started = performance.now();
-    const result = await simulate(p);
-    return { loops: collectMetrics(p, hostLogs(result)).get('loop')!.map((s) => s.value), wallMs: performance.now() - started };
-  };
-  const alone = await measure(1);
-  const four = await measure(4);
-  t.log(`alone ${alone.loops[0]} s virtual (${alone.wallMs.toFixed(0)} ms wall); 4 cells ${four.loops.join(' ')} s (${four.wallMs.toFixed(0)} ms wall)`);
-  t.is(four.loops.length, 4);
-  const mean = four.loops.reduce((a, b) => a + b, 0) / 4;
-  // the issue asks ±3%; this shared 2-vCPU VM gives −3…+2% typically, so the bound here is 5%
-  t.true(Math.abs(mean - alone.loops[0]!) / alone.loops[0]! < 0.05, `${mean} vs ${alone.loops[0]}`);
-  // cells take turns: wall time grows, virtual time does not
-  t.true(four.wallMs > 2 * alone.wallMs);
+    host solo { run "${loop}" }
+    host w[1..4] { run "${loop}" at 5s }
+  }`);
+  const result = await simulate(p);
+  const lines = result.network.hosts.flatMap((h) => h.log.filter((l) => l.line.startsWith('loop=')).map((l) => ({ host: h.name, line: l.line })));
+  const runs = lines.map(({ host, line }) => {
+    const [, loopS, cpuS] = /loop=([0-9.]+) cpu=([0-9.]+)/.exec(line)!;
+    return { host, virtualS: Number(loopS), cpuS: Number(cpuS) };
+  });
+  t.log(runs.map((r) => `${r.host}: virtual ${r.virtualS} s, cpu ${r.cpuS} s (${(((r.virtualS - r.cpuS) / r.cpuS) * 100).toFixed(1)}%)`).join('; '));
+  t.is(runs.length, 5);
+  for (const r of runs) {
+    // times(2) counts in 10 ms ticks: ±1 tick on ~1 s; the issue's 3% plus that
+    t.true(Math.abs(r.virtualS - r.cpuS) / r.cpuS < 0.04, `${r.host}: virtual ${r.virtualS} vs cpu ${r.cpuS}`);
+  }
 });
