@@ -185,23 +185,34 @@ export function parseFrame(packet: Packet): ParsedFrame | null {
   };
 }
 
-/** An ARP request (who-has targetIp tell srcIp), as a live host's kernel sends it. */
-export function buildArpRequest(srcIndex: number, srcIp: number, targetIp: number): Packet {
+/** An Ethernet + ARP frame (RFC 826, Ethernet/IPv4), padded on the wire to the 60-byte minimum. */
+function arpFrame(
+  op: 1 | 2, destinationMac: Uint8Array, senderMac: Uint8Array, senderIp: number, targetMac: Uint8Array, targetIp: number,
+): Packet {
   const bytes = new Uint8Array(ETH_HEADER + 28);
   const view = new DataView(bytes.buffer);
-  bytes.fill(0xff, 0, 6);
-  bytes.set(hostMac(srcIndex), 6);
+  bytes.set(destinationMac, 0);
+  bytes.set(senderMac, 6);
   view.setUint16(12, ETHERTYPE_ARP);
   const a = ETH_HEADER;
   view.setUint16(a, 1); // Ethernet
   view.setUint16(a + 2, ETHERTYPE_IPV4);
   bytes[a + 4] = 6;
   bytes[a + 5] = 4;
-  view.setUint16(a + 6, 1); // request
-  bytes.set(hostMac(srcIndex), a + 8);
-  view.setUint32(a + 14, srcIp);
+  view.setUint16(a + 6, op); // 1 request, 2 reply
+  bytes.set(senderMac, a + 8);
+  view.setUint32(a + 14, senderIp);
+  bytes.set(targetMac, a + 18);
   view.setUint32(a + 24, targetIp);
   return { bytes, wireBytes: Math.max(60, bytes.length) };
+}
+
+const BROADCAST_MAC = new Uint8Array(6).fill(0xff);
+const UNKNOWN_MAC = new Uint8Array(6);
+
+/** An ARP request (who-has targetIp tell srcIp), as a live host's kernel sends it. */
+export function buildArpRequest(srcIndex: number, srcIp: number, targetIp: number): Packet {
+  return arpFrame(1, BROADCAST_MAC, hostMac(srcIndex), srcIp, UNKNOWN_MAC, targetIp);
 }
 
 /**
@@ -215,23 +226,8 @@ export function arpReply(request: Packet, ownerOf: (ip: number) => number): Pack
   const a = ETH_HEADER;
   if (view.getUint16(a + 6) !== 1) return null;
   const senderMac = bytes.slice(a + 8, a + 14);
-  const senderIp = view.getUint32(a + 14);
-  const targetIp = view.getUint32(a + 24);
-  const owner = ownerOf(targetIp);
+  const owner = ownerOf(view.getUint32(a + 24));
   if (owner < 0) return null;
-  const reply = new Uint8Array(ETH_HEADER + 28);
-  const out = new DataView(reply.buffer);
-  reply.set(senderMac, 0);
-  reply.set(hostMac(owner), 6);
-  out.setUint16(12, ETHERTYPE_ARP);
-  out.setUint16(a, 1);
-  out.setUint16(a + 2, ETHERTYPE_IPV4);
-  reply[a + 4] = 6;
-  reply[a + 5] = 4;
-  out.setUint16(a + 6, 2); // reply
-  reply.set(hostMac(owner), a + 8);
-  out.setUint32(a + 14, targetIp);
-  reply.set(senderMac, a + 18);
-  out.setUint32(a + 24, senderIp);
-  return { bytes: reply, wireBytes: Math.max(60, reply.length) };
+  // from the owner, to the asker: sender = (owner's MAC, the asked address), target = the asker
+  return arpFrame(2, senderMac, hostMac(owner), view.getUint32(a + 24), senderMac, view.getUint32(a + 14));
 }

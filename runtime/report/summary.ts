@@ -1,20 +1,15 @@
 // summary.json / summary.txt / metrics.csv / logs of one run.
 import type { Plan } from '../../dsl/plan.ts';
 import { formatVirtual } from '../core/time.ts';
+import type { DirectionStats } from '../model/link.ts';
 import type { SimulationResult } from '../simulation.ts';
 import { collectMetrics, evaluate, summarise, type ExpectationResult, type LogLine, type MetricSamples, type MetricSummary } from './metrics.ts';
 
-export interface DirectionSummary {
+/** A link direction's counters, with busy time turned into utilisation of the run. */
+export interface DirectionSummary extends Omit<DirectionStats, 'busyNs'> {
   from: string;
   to: string;
-  packets: number;
-  bytes: number;
-  dropsQueue: number;
-  dropsLoss: number;
-  dropsDown: number;
-  dropsMtu: number;
   utilisation: number;
-  maxQueuePackets: number;
 }
 
 export interface RunSummary {
@@ -51,18 +46,15 @@ export function buildSummary(plan: Plan, planHash: string, result: SimulationRes
     const pair = result.network.directions.get(link.name)!;
     return {
       name: link.name,
-      directions: pair.map((d, i) => ({
-        from: i === 0 ? link.a : link.b,
-        to: i === 0 ? link.b : link.a,
-        packets: d.stats.packets,
-        bytes: d.stats.bytes,
-        dropsQueue: d.stats.dropsQueue,
-        dropsLoss: d.stats.dropsLoss,
-        dropsDown: d.stats.dropsDown,
-        dropsMtu: d.stats.dropsMtu,
-        utilisation: Number((Math.min(d.stats.busyNs, elapsed) / elapsed).toFixed(6)),
-        maxQueuePackets: d.stats.maxQueuePackets,
-      })),
+      directions: pair.map((d, i): DirectionSummary => {
+        const { busyNs, ...counters } = d.stats;
+        return {
+          from: i === 0 ? link.a : link.b,
+          to: i === 0 ? link.b : link.a,
+          ...counters,
+          utilisation: Number((Math.min(busyNs, elapsed) / elapsed).toFixed(6)),
+        };
+      }),
     };
   });
   const metrics: Record<string, MetricSummary> = {};
