@@ -1126,7 +1126,8 @@ function mutate(rng: Rng, text: string, other: string): string {
       case 1: // duplicate a token (or a run of them)
         tokens.splice(at, 0, ...tokens.slice(at, at + rng.int(1, 8)));
         break;
-      case 2: { // swap two tokens
+      case 2: { // swap two tokens (none to swap in an empty file: swapping would plant undefined)
+        if (tokens.length === 0) break;
         const j = rng.int(0, Math.max(0, tokens.length - 1));
         [tokens[at], tokens[j]] = [tokens[j]!, tokens[at]!];
         break;
