@@ -8,6 +8,7 @@ import { MAX_DIAGNOSTICS } from '../dsl/limits.ts';
 import { lookupUnit } from '../dsl/units.ts';
 import { planHash, planToJson, canonicalJson } from '../dsl/plan.ts';
 import { keyValues, parseArgs, UsageError, type FlagSpec } from './args.ts';
+import { tokenFromText } from '../runtime/sync/wire.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -172,7 +173,7 @@ ok or missing, and for what is missing, what to do.`,
   },
   run: {
     summary: 'run a scenario and write a run directory',
-    usage: 'livestack run FILE [-o DIR] [--set NAME=VALUE]… [--seed N] [--until D] [--scenario NAME] [--partitions N] [--quiet]',
+    usage: 'livestack run FILE [-o DIR] [--set NAME=VALUE]… [--seed N] [--until D] [--scenario NAME] [--partitions N | --agents HOST:PORT,… --token-file FILE] [--quiet]',
     help: `Compiles FILE and simulates every plan (each sweep point), then writes the run
 directory: plan.json, environment.json, summary.txt and summary.json (per host,
 per link, metrics, expectations, trace hash), metrics.csv, logs/HOST.log,
@@ -186,8 +187,24 @@ Options:
   --seed N           override the scenario's seed
   --until D          simulate only until virtual time D (e.g. 2s)
   --partitions N     split the model into N partitions (same results, a test of the sync)
-  --quiet            no progress line`,
-    flags: { ...compileFlags, out: { value: true, short: 'o' }, seed: { value: true }, until: { value: true }, partitions: { value: true }, quiet: {} },
+  --quiet            no progress line
+
+Distributed runs (model hosts; see docs/wire.md):
+  --agents LIST        run on these agents (HOST:PORT,HOST:PORT,…), one partition each;
+                       start each with livestack agent --listen HOST:PORT --token-file FILE
+  --agents-file FILE   agents one a line: HOST:PORT or NAME HOST:PORT (# comments)
+  --token-file FILE    the shared token (same file content on every agent; ≥ 16 bytes)
+  --agent-timeout D    an agent silent this long is declared hung (default 10s)
+Hosts with \`place … on "NAME"\` go to the agent started with --name NAME; the
+rest is balanced, cutting at the highest-latency links (the window is the
+smallest latency of a cut link). Results, trace hash and logs are those of a
+local run. If an agent dies, hangs or cannot be reached, the run stops with an
+error naming it and the virtual time, keeps partial results (INCOMPLETE) and
+exits 1.`,
+    flags: {
+      ...compileFlags, out: { value: true, short: 'o' }, seed: { value: true }, until: { value: true }, partitions: { value: true }, quiet: {},
+      agents: { value: true, repeat: true }, 'agents-file': { value: true }, 'token-file': { value: true }, 'agent-timeout': { value: true },
+    },
     async run(args, io) {
       if (args.positionals.length !== 1) throw new UsageError('run needs exactly one FILE');
       const result = compileFile(args.positionals[0]!, { ...compileOptions(args), requireScenario: true });
@@ -209,7 +226,9 @@ Options:
       const partitionsText = args.flags.get('partitions')?.[0];
       const partitions = partitionsText === undefined ? undefined : Number(partitionsText);
       if (partitions !== undefined && (!Number.isInteger(partitions) || partitions < 1)) throw new UsageError('--partitions needs a whole number ≥ 1');
-      const { runPlans, sweepTable } = await import('../runtime/run.ts');
+      const distributed = await distributedOptions(args);
+      if (distributed !== undefined && partitions !== undefined) throw new UsageError('--partitions and --agents exclude each other: with agents, each agent runs one partition');
+      const { runPlans, sweepTable, RunFailure } = await import('../runtime/run.ts');
       const { defaultRunPath } = await import('../runtime/report/rundir.ts');
       const { UnsupportedPlanError } = await import('../runtime/model/network.ts');
       const { summaryText, expectationLine } = await import('../runtime/report/summary.ts');
@@ -228,6 +247,7 @@ Options:
           outDir,
           version: version(),
           ...(partitions === undefined ? {} : { partitions }),
+          ...(distributed === undefined ? {} : { distributed }),
           ...(tty ? { progress: (line: string, final: boolean) => io.err(final ? `\r\x1b[K${line}\n` : `\r\x1b[K${line}`) } : {}),
           shouldStop: () => stop,
         });
@@ -240,6 +260,10 @@ Options:
         if (interrupted) return 130;
         return points.every((p) => p.summary.passed) ? EXIT_OK : EXIT_FAILED;
       } catch (error) {
+        if (error instanceof RunFailure) {
+          io.err(`livestack run: ${error.message}\npartial results: ${error.dir} (INCOMPLETE)\n`);
+          return EXIT_FAILED;
+        }
         if (error instanceof UnsupportedPlanError) {
           io.err(`livestack run: ${error.message}\n`);
           return EXIT_ENVIRONMENT;
@@ -251,7 +275,72 @@ Options:
       }
     },
   },
-  agent: notYet('serve a partition of a distributed run', 'livestack agent --listen ADDR:PORT --token-file FILE', 'distributed runs (issue "Distributed runs")'),
+  agent: {
+    summary: 'serve partitions of distributed runs (livestack run --agents)',
+    usage: 'livestack agent --listen ADDR:PORT --token-file FILE [--name NAME] [--heartbeat-timeout D]',
+    help: `Listens for a coordinator (livestack run --agents …) and runs the partition
+of the plan it is given, one run at a time, until stopped (Ctrl-C, SIGTERM).
+Prints "listening on ADDR:PORT" once ready (port 0 picks a free port). Every
+connection must prove it knows the token (HMAC challenge both ways; the token
+never crosses the network); malformed, oversized, unauthenticated or
+wrong-version connections are logged on stderr and dropped. When a run ends or
+its coordinator goes away, everything of that run is dropped. Model hosts only
+in this version. The protocol is described in docs/wire.md.
+
+Options:
+  --listen ADDR:PORT       where to listen (e.g. 0.0.0.0:7070; 127.0.0.1:0 for tests)
+  --token-file FILE        the shared token (≥ 16 bytes; the same on the coordinator)
+  --name NAME              this agent's name for \`place … on "NAME"\` (default: the host name)
+  --heartbeat-timeout D    drop a coordinator silent this long (default 10s)`,
+    flags: { listen: { value: true }, 'token-file': { value: true }, name: { value: true }, 'heartbeat-timeout': { value: true }, help: { short: 'h' } },
+    async run(args, io) {
+      if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
+      const listen = args.flags.get('listen')?.[0];
+      if (listen === undefined) throw new UsageError('--listen ADDR:PORT is required (e.g. --listen 0.0.0.0:7070)');
+      const { parseAgentAddress } = await import('../runtime/sync/coordinator.ts');
+      let address;
+      try {
+        address = listen.endsWith(':0') ? { host: listen.slice(0, -2).replace(/^\[|\]$/g, ''), port: 0 } : parseAgentAddress(listen);
+      } catch (error) {
+        throw new UsageError(`--listen: ${(error as Error).message}`);
+      }
+      const token = readToken(args);
+      if (token === undefined) throw new UsageError('--token-file FILE is required (the same token as the coordinator\'s)');
+      const timeoutText = args.flags.get('heartbeat-timeout')?.[0];
+      const timeoutMs = timeoutText === undefined ? undefined : durationMs(timeoutText, '--heartbeat-timeout');
+      const { hostname } = await import('node:os');
+      const name = args.flags.get('name')?.[0] ?? hostname();
+      const { Agent } = await import('../runtime/sync/agent.ts');
+      const { runDoctor } = await import('../runtime/doctor.ts');
+      const agent = new Agent({
+        host: address.host, port: address.port, token, name,
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        log: (line) => io.err(`${new Date().toISOString()} ${line}\n`),
+        capabilities: () => ({ livestack: version(), doctor: runDoctor() }),
+      });
+      let bound;
+      try {
+        bound = await agent.listen();
+      } catch (error) {
+        io.err(`livestack agent: cannot listen on ${listen}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}\n`);
+        return EXIT_ENVIRONMENT;
+      }
+      const shown = bound.host.includes(':') ? `[${bound.host}]` : bound.host;
+      io.out(`livestack agent ${name} listening on ${shown}:${bound.port}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await agent.close();
+      io.err(`livestack agent ${name}: stopped\n`);
+      return EXIT_OK;
+    },
+  },
   report: notYet('render a run directory as a report', 'livestack report DIR', 'the simulation core (run directories)'),
 };
 
@@ -266,6 +355,50 @@ function notYet(summary: string, usage: string, waitingFor: string): Command {
       return EXIT_ENVIRONMENT;
     },
   };
+}
+
+function readToken(args: ReturnType<typeof parseArgs>): Buffer | undefined {
+  const file = args.flags.get('token-file')?.[0];
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--token-file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  try {
+    return tokenFromText(text, file);
+  } catch (error) {
+    throw new UsageError(`--token-file: ${(error as Error).message}`);
+  }
+}
+
+function durationMs(text: string, flag: string): number {
+  const ns = parseDurationNs(text);
+  if (ns === undefined || ns < 1_000_000) throw new UsageError(`${flag} needs a duration of at least 1ms with a unit, e.g. 10s (got '${text}')`);
+  return ns / 1_000_000;
+}
+
+async function distributedOptions(args: ReturnType<typeof parseArgs>) {
+  const list = args.flags.get('agents');
+  const file = args.flags.get('agents-file')?.[0];
+  if (list === undefined && file === undefined) {
+    for (const flag of ['token-file', 'agent-timeout']) if (args.flags.has(flag)) throw new UsageError(`--${flag} needs --agents or --agents-file`);
+    return undefined;
+  }
+  const { parseAgentList, parseAgentsFile } = await import('../runtime/sync/coordinator.ts');
+  const agents = [];
+  try {
+    for (const text of list ?? []) agents.push(...parseAgentList(text));
+    if (file !== undefined) agents.push(...parseAgentsFile(readFileSync(file, 'utf8'), file));
+  } catch (error) {
+    throw new UsageError((error as NodeJS.ErrnoException).code === 'ENOENT' ? `--agents-file ${file}: no such file` : (error as Error).message);
+  }
+  if (agents.length === 0) throw new UsageError('--agents needs at least one HOST:PORT');
+  const token = readToken(args);
+  if (token === undefined) throw new UsageError('--agents needs --token-file FILE (the token the agents were started with)');
+  const timeoutText = args.flags.get('agent-timeout')?.[0];
+  return { agents, token, ...(timeoutText === undefined ? {} : { timeoutMs: durationMs(timeoutText, '--agent-timeout') }) };
 }
 
 function parseDurationNs(text: string): number | undefined {

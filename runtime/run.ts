@@ -7,7 +7,9 @@ import { formatVirtual } from './core/time.ts';
 import { pcapBytes } from './report/pcap.ts';
 import { RunDirectory } from './report/rundir.ts';
 import { buildSummary, logText, metricsCsv, summaryText, type RunSummary } from './report/summary.ts';
-import { simulate } from './simulation.ts';
+import { UnsupportedPlanError } from './model/network.ts';
+import { simulate, type SimulationResult } from './simulation.ts';
+import { simulateDistributed, type DistributedOptions, type DistributedResult } from './sync/coordinator.ts';
 
 export interface RunOptions {
   /** the run directory (sweep points go in point-NNN/ below it) */
@@ -18,6 +20,8 @@ export interface RunOptions {
   /** set by Ctrl-C: the run stops at the next window and keeps partial results */
   shouldStop?: () => boolean;
   version: string;
+  /** run on these agents (runtime/sync) instead of in this process */
+  distributed?: Omit<DistributedOptions, 'onProgress' | 'endNs'>;
 }
 
 export interface PointResult {
@@ -38,6 +42,16 @@ function rate(n: number): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(Math.round(n));
 }
 
+/** A distributed run ended early: an agent failed (partial results are in `dir`, marked INCOMPLETE). */
+export class RunFailure extends Error {
+  constructor(
+    message: string,
+    readonly dir: string,
+  ) {
+    super(message);
+  }
+}
+
 export async function runPlans(plans: readonly Plan[], options: RunOptions): Promise<{ points: PointResult[]; interrupted: boolean }> {
   const points: PointResult[] = [];
   const env = environment(options.version);
@@ -52,24 +66,34 @@ export async function runPlans(plans: readonly Plan[], options: RunOptions): Pro
     let lastYield = performance.now();
     const label = plans.length === 1 ? '' : `[${i + 1}/${plans.length}] `;
     const end = plan.durationNs ?? 0;
-    const result = await simulate(plan, {
-      ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
-      onProgress: (t, events) => {
-        const now = performance.now();
-        if (options.progress !== undefined && now - lastShown > 200) {
-          lastShown = now;
-          const wall = (now - started) / 1000;
-          options.progress(`${label}virtual ${formatVirtual(t)} / ${formatVirtual(end)} (${((100 * t) / Math.max(1, end)).toFixed(1)}%)  ${rate(events / Math.max(wall, 1e-3))} events/s  wall ${wall.toFixed(1)}s`, false);
-        }
-        // the windows run back to back on microtasks: yield to the event loop every 50 ms so that
-        // Ctrl-C (a signal handler is a macrotask) is seen promptly
-        if (now - lastYield > 50) {
-          lastYield = now;
-          return new Promise<boolean>((resolve) => setImmediate(() => resolve(options.shouldStop?.() !== true)));
-        }
-        return options.shouldStop?.() !== true;
-      },
-    });
+    const onProgress = (t: number, events: number): boolean | Promise<boolean> => {
+      const now = performance.now();
+      if (options.progress !== undefined && now - lastShown > 200) {
+        lastShown = now;
+        const wall = (now - started) / 1000;
+        options.progress(`${label}virtual ${formatVirtual(t)} / ${formatVirtual(end)} (${((100 * t) / Math.max(1, end)).toFixed(1)}%)  ${rate(events / Math.max(wall, 1e-3))} events/s  wall ${wall.toFixed(1)}s`, false);
+      }
+      // the windows run back to back on microtasks: yield to the event loop every 50 ms so that
+      // Ctrl-C (a signal handler is a macrotask) is seen promptly
+      if (now - lastYield > 50) {
+        lastYield = now;
+        return new Promise<boolean>((resolve) => setImmediate(() => resolve(options.shouldStop?.() !== true)));
+      }
+      return options.shouldStop?.() !== true;
+    };
+    let result: SimulationResult | DistributedResult;
+    if (options.distributed === undefined) {
+      result = await simulate(plan, { ...(options.partitions === undefined ? {} : { partitions: options.partitions }), onProgress });
+    } else {
+      try {
+        result = await simulateDistributed(plan, { ...options.distributed, onProgress });
+      } catch (error) {
+        // nothing ran (an agent unreachable, refused, a placement that fits no agent)
+        dir.interrupted(`not run: ${(error as Error).message}`);
+        if (error instanceof UnsupportedPlanError) throw error;
+        throw new RunFailure((error as Error).message, dirPath);
+      }
+    }
     const wallMs = performance.now() - started;
     const complete = !result.stoppedEarly;
     const { summary, samples } = buildSummary(plan, hash, result, wallMs, complete);
@@ -80,9 +104,11 @@ export async function runPlans(plans: readonly Plan[], options: RunOptions): Pro
     dir.write('summary.json', JSON.stringify(summary, null, 2) + '\n');
     dir.write('summary.txt', summaryText(summary));
     options.progress?.(`${label}done: virtual ${formatVirtual(result.reachedNs)} in ${(wallMs / 1000).toFixed(2)}s wall, ${result.events} events`, true);
+    const failure = 'failure' in result ? result.failure : null;
     if (complete) dir.complete();
-    else dir.interrupted(`stopped at virtual ${formatVirtual(result.reachedNs)}`);
+    else dir.interrupted(failure ?? `stopped at virtual ${formatVirtual(result.reachedNs)}`);
     points.push({ plan, dir: dirPath, summary });
+    if (failure !== null) throw new RunFailure(failure, dirPath);
     if (!complete) return { points, interrupted: true };
   }
   return { points, interrupted: false };

@@ -15,6 +15,19 @@ export interface PartitionEndpoint {
   nextEventTime(): number | Promise<number>;
   advance(horizon: number): void | Promise<void>;
   takeOutbox(): Map<number, SimEvent[]> | Promise<Map<number, SimEvent[]>>;
+  /**
+   * One window in one round trip (remote partitions): deliver `inbound`, advance to
+   * `horizon`, and answer with the outbox and the next event time. When every endpoint
+   * has it, runWindows exchanges one message pair per partition and window, runs the
+   * partitions of a window concurrently, and skips partitions with nothing to do.
+   */
+  step?(horizon: number, inbound: SimEvent[]): Promise<WindowResult>;
+}
+
+export interface WindowResult {
+  outbox: Map<number, SimEvent[]>;
+  /** after the window, not counting events still in transit */
+  nextEventTime: number;
 }
 
 /** The in-process transport: partitions are objects in this thread. */
@@ -42,11 +55,15 @@ export interface SyncStats {
   /** virtual time reached */
   endedAtNs: number;
   stoppedEarly: boolean;
+  /** step mode: partition windows run (advance messages sent) and skipped (nothing to do) */
+  steps?: number;
+  skipped?: number;
 }
 
 export async function runWindows(endpoints: readonly PartitionEndpoint[], options: SyncOptions): Promise<SyncStats> {
   if (!(options.windowNs > 0)) throw new Error(`the sync window must be > 0 (got ${options.windowNs})`);
   const stats: SyncStats = { windows: 0, messages: 0, endedAtNs: 0, stoppedEarly: false };
+  if (endpoints.length > 0 && endpoints.every((e) => e.step !== undefined)) return runSteps(endpoints, options, stats);
   let reached = 0;
   for (;;) {
     let next = Infinity;
@@ -64,6 +81,68 @@ export async function runWindows(endpoints: readonly PartitionEndpoint[], option
       for (const [destination, events] of await endpoint.takeOutbox()) {
         stats.messages += events.length;
         await endpoints[destination]!.deliver(events);
+      }
+    }
+    stats.windows++;
+    stats.endedAtNs = horizon;
+    const verdict = options.onWindow?.(horizon);
+    if ((verdict instanceof Promise ? await verdict : verdict) === false) {
+      stats.stoppedEarly = true;
+      break;
+    }
+  }
+  return stats;
+}
+
+/**
+ * The round-trip-per-window loop for remote partitions. Events in transit wait here
+ * between windows, so the next window starts at min(next event of every partition,
+ * earliest event in transit). A partition whose next event and inbound events all
+ * lie at or after the horizon is not asked: its state could not change.
+ */
+async function runSteps(endpoints: readonly PartitionEndpoint[], options: SyncOptions, stats: SyncStats): Promise<SyncStats> {
+  if (options.nextTime !== undefined || options.beforeWindow !== undefined) throw new Error('live cells cannot run with remote partitions yet');
+  const count = endpoints.length;
+  const next = await Promise.all(endpoints.map((e) => e.nextEventTime()));
+  let inbound: SimEvent[][] = endpoints.map(() => []);
+  const inboundMin = new Array<number>(count).fill(Infinity);
+  stats.steps = 0;
+  stats.skipped = 0;
+  for (;;) {
+    let start = Infinity;
+    for (let i = 0; i < count; i++) start = Math.min(start, next[i]!, inboundMin[i]!);
+    if (start >= options.endNs) {
+      stats.endedAtNs = options.endNs;
+      break;
+    }
+    const horizon = Math.min(start + options.windowNs, options.endNs);
+    const pending: Array<Promise<WindowResult> | null> = [];
+    for (let i = 0; i < count; i++) {
+      if (next[i]! >= horizon && inboundMin[i]! >= horizon) {
+        pending.push(null);
+        stats.skipped++;
+        continue;
+      }
+      pending.push(endpoints[i]!.step!(horizon, inbound[i]!));
+      inbound[i] = [];
+      inboundMin[i] = Infinity;
+      stats.steps++;
+    }
+    const results = await Promise.all(pending);
+    for (let i = 0; i < count; i++) {
+      const result = results[i];
+      if (result === null || result === undefined) continue;
+      next[i] = result.nextEventTime;
+      for (const [destination, events] of result.outbox) {
+        const list = inbound[destination];
+        if (list === undefined) throw new Error(`partition ${i} sent events to partition ${destination}, which does not exist`);
+        stats.messages += events.length;
+        let earliest = inboundMin[destination]!;
+        for (const event of events) {
+          list.push(event);
+          if (event.time < earliest) earliest = event.time;
+        }
+        inboundMin[destination] = earliest;
       }
     }
     stats.windows++;
