@@ -147,8 +147,8 @@ test('run: a model scenario writes its run directory and exits 0; a failed expec
   t.regex(failing.out, /FAIL m\.scn:8: expect mean\(rtt\) < 5\n {5}expected mean\(rtt\) < 5, measured 10\n/);
 });
 
-test('agent and report say they are not yet available, exit 3', async (t) => {
-  for (const command of ['agent', 'report']) {
+test('report says it is not yet available, exit 3', async (t) => {
+  for (const command of ['report']) {
     const r = await cli(command, 'x');
     t.is(r.code, 3);
     t.regex(r.err, /not yet available/);
