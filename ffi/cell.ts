@@ -90,3 +90,43 @@ export function setFrozenV2(freezeFd: number, eventsFd: number, frozen: boolean,
   if (result < 0) throw new CellCallError('ls_cell__freeze_v2', subject, result);
   return result;
 }
+
+const ringOpen = lazyFunction('ls_ring__open', 'int', ['const char *', 'const char *', 'uint32_t', 'uint32_t', koffi.out(koffi.pointer(koffi.pointer('void')))]);
+const ringClose = lazyFunction('ls_ring__close', 'int', ['void *']);
+const ringStats = lazyFunction('ls_ring__stats', 'int', ['void *', koffi.out(koffi.pointer(koffi.struct('ls_ring_stats_js', {
+  frames: 'uint64_t', truncated: 'uint64_t', kernelDrops: 'uint64_t', slots: 'uint32_t', slotBytes: 'uint32_t',
+})))]);
+
+/** Frames a ring holds by default: at 300k frames/s, 7 ms; the window loop looks every 1 ms. */
+export const RING_FRAMES = 2048;
+
+/** The ring of a cell's outgoing frames (ffi/c/ring.c): a packet socket on `ifname` inside the
+ *  network namespace at `netnsPath`, stamping each frame when it leaves. Close it with closeRing. */
+export function openRing(netnsPath: string, ifname: string, frameMax = 1514, frames = RING_FRAMES): unknown {
+  const out: unknown[] = [null];
+  const result = ringOpen()(netnsPath, ifname, frameMax, frames, out) as number;
+  if (result < 0) throw new CellCallError('ls_ring__open', `${netnsPath} ${ifname}`, result);
+  return out[0];
+}
+
+export function closeRing(ring: unknown): void {
+  const result = ringClose()(ring) as number;
+  if (result < 0) throw new CellCallError('ls_ring__close', 'ring', result);
+}
+
+export interface RingStats {
+  frames: number;
+  truncated: number;
+  /** frames the kernel dropped because the ring was full, since the last call */
+  kernelDrops: number;
+  slots: number;
+  slotBytes: number;
+}
+
+export function ringStatistics(ring: unknown): RingStats {
+  const out = [{}] as Array<Record<string, unknown>>;
+  const result = ringStats()(ring, out) as number;
+  if (result < 0) throw new CellCallError('ls_ring__stats', 'ring', result);
+  const s = out[0]!;
+  return { frames: asNumber(s['frames']), truncated: asNumber(s['truncated']), kernelDrops: asNumber(s['kernelDrops']), slots: asNumber(s['slots']), slotBytes: asNumber(s['slotBytes']) };
+}

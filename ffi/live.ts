@@ -4,10 +4,10 @@
 import koffi from 'koffi';
 import { lazyFunction, LibraryError, loadLibrary } from './lib.ts';
 
-const CELL_BYTES = 40;
+const CELL_BYTES = 56;
 const DELIVERY_BYTES = 16;
 const FRAME_BYTES = 24;
-const STATS_BYTES = 48;
+const STATS_BYTES = 56;
 
 const windowFn = lazyFunction('ls_live__window', 'int', [
   'uint8_t *', 'int32_t', 'int64_t', 'int64_t', 'uint8_t *', 'uint8_t *', 'uint8_t *', 'int32_t', 'uint8_t *', 'uint32_t', 'int32_t', 'uint8_t *',
@@ -27,6 +27,10 @@ function checkLayout(): void {
 export interface LiveCellInput {
   /** the koffi handle of the cell's clock page */
   clockHandle: unknown;
+  /** the koffi handle of the cell's ring of outgoing frames (ffi/cell.ts openRing) */
+  ringHandle: unknown;
+  /** the plan's index of the cell's host (its MAC) */
+  hostIndex: number;
   tapFd: number;
   freezer: { mode: 'v1'; stateFd: number } | { mode: 'v2'; freezeFd: number; eventsFd: number } | { mode: 'none' };
   scale: number;
@@ -50,11 +54,12 @@ export interface LiveWindowStats {
   arpReplies: number;
   deliveriesWritten: number;
   writeErrors: number;
+  ringTruncated: number;
 }
 
 export class LiveWindowError extends Error {}
 
-const OUT_MAX = 4096;
+const OUT_MAX = 16384;
 const OUT_CAPACITY = 8 * 1024 * 1024;
 let outFrames: Buffer | undefined;
 let outBytes: Buffer | undefined;
@@ -76,13 +81,15 @@ export function runWindow(cells: readonly LiveCellInput[], startNs: number, endN
   cells.forEach((cell, i) => {
     const base = i * CELL_BYTES;
     cellBuffer.writeBigUInt64LE(BigInt(koffi.address(cell.clockHandle as never)), base);
-    cellBuffer.writeInt32LE(cell.tapFd, base + 8);
+    cellBuffer.writeBigUInt64LE(cell.ringHandle === null ? 0n : BigInt(koffi.address(cell.ringHandle as never)), base + 8);
+    cellBuffer.writeInt32LE(cell.tapFd, base + 16);
     const f = cell.freezer;
-    cellBuffer.writeInt32LE(f.mode === 'v1' ? 1 : f.mode === 'v2' ? 2 : 0, base + 12);
-    cellBuffer.writeInt32LE(f.mode === 'v1' ? f.stateFd : f.mode === 'v2' ? f.freezeFd : -1, base + 16);
-    cellBuffer.writeInt32LE(f.mode === 'v2' ? f.eventsFd : -1, base + 20);
-    cellBuffer.writeDoubleLE(cell.scale, base + 24);
-    cellBuffer.writeInt32LE(d, base + 32);
+    cellBuffer.writeInt32LE(f.mode === 'v1' ? 1 : f.mode === 'v2' ? 2 : 0, base + 20);
+    cellBuffer.writeInt32LE(f.mode === 'v1' ? f.stateFd : f.mode === 'v2' ? f.freezeFd : -1, base + 24);
+    cellBuffer.writeInt32LE(f.mode === 'v2' ? f.eventsFd : -1, base + 28);
+    cellBuffer.writeDoubleLE(cell.scale, base + 32);
+    cellBuffer.writeInt32LE(d, base + 40);
+    cellBuffer.writeInt32LE(cell.hostIndex, base + 48);
     for (const delivery of cell.deliveries) {
       deliveries.writeBigInt64LE(BigInt(delivery.timeNs), d * DELIVERY_BYTES);
       deliveries.writeUInt32LE(offset, d * DELIVERY_BYTES + 8);
@@ -91,7 +98,7 @@ export function runWindow(cells: readonly LiveCellInput[], startNs: number, endN
       offset += delivery.frame.length;
       d++;
     }
-    cellBuffer.writeInt32LE(d, base + 36);
+    cellBuffer.writeInt32LE(d, base + 44);
   });
   outFrames ??= Buffer.alloc(OUT_MAX * FRAME_BYTES);
   outBytes ??= Buffer.alloc(OUT_CAPACITY);
@@ -117,6 +124,24 @@ export function runWindow(cells: readonly LiveCellInput[], startNs: number, endN
       arpReplies: stats.readInt32LE(36),
       deliveriesWritten: stats.readInt32LE(40),
       writeErrors: stats.readInt32LE(44),
+      ringTruncated: stats.readInt32LE(48),
     },
   };
+}
+
+const getAffinityFn = lazyFunction('ls_live__get_affinity', 'int', ['int32_t *', 'int32_t']);
+const setAffinityFn = lazyFunction('ls_live__set_affinity', 'int', ['int32_t *', 'int32_t']);
+
+/** The CPUs the calling thread (Node's main thread) may run on. */
+export function threadAffinity(): number[] {
+  const cpus = new Int32Array(1024);
+  const n = getAffinityFn()(cpus, cpus.length) as number;
+  if (n < 0) throw new LiveWindowError(`ls_live__get_affinity failed: errno ${-n}`);
+  return [...cpus.subarray(0, n)];
+}
+
+/** Pins the calling thread (Node's main thread, which runs the windows) to these CPUs. */
+export function setThreadAffinity(cpus: readonly number[]): void {
+  const result = setAffinityFn()(Int32Array.from(cpus), cpus.length) as number;
+  if (result < 0) throw new LiveWindowError(`ls_live__set_affinity(${cpus.join(',')}) failed: errno ${-result}`);
 }

@@ -30,6 +30,7 @@ long ls_sizeof(const char *type_name)
 		{ "ls_live_delivery", sizeof(struct ls_live_delivery) },
 		{ "ls_live_frame", sizeof(struct ls_live_frame) },
 		{ "ls_live_stats", sizeof(struct ls_live_stats) },
+		{ "ls_ring_stats", sizeof(struct ls_ring_stats) },
 	};
 
 	if (type_name == NULL)

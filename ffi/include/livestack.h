@@ -187,9 +187,28 @@ extern "C" {
 
 struct ls_clock;
 
+/* A cell's outgoing frames, stamped by the kernel when they leave (ffi/c/ring.c):
+ * a packet socket with a receive ring, bound to eth0 inside the cell's netns. */
+struct ls_ring;
+
+struct ls_ring_stats {
+	uint64_t frames;       /* taken from the ring */
+	uint64_t truncated;    /* longer than a slot (cut; counted as dropped) */
+	uint64_t kernel_drops; /* the ring was full (since the last call) */
+	uint32_t slots;
+	uint32_t slot_bytes;
+};
+
+/* Opens the ring on ifname inside the network namespace at netns_path, with
+ * room for frame_count frames of up to frame_max bytes. */
+LS_API int ls_ring__open(const char *netns_path, const char *ifname, uint32_t frame_max, uint32_t frame_count, struct ls_ring **out);
+LS_API int ls_ring__close(struct ls_ring *ring);
+LS_API int ls_ring__stats(struct ls_ring *ring, struct ls_ring_stats *out);
+
 /* One cell of the group. Filled by the caller. */
 struct ls_live_cell {
 	struct ls_clock *clock;
+	struct ls_ring *ring;      /* its outgoing frames */
 	int32_t tap_fd;
 	int32_t freeze_mode;       /* 1: cgroup v1 (fd_a = freezer.state); 2: v2 (fd_a = cgroup.freeze, fd_b = cgroup.events) */
 	int32_t freeze_fd_a;
@@ -197,6 +216,8 @@ struct ls_live_cell {
 	double scale;              /* cpu_scale: virtual ns per host ns */
 	int32_t deliveries_begin;  /* this cell's deliveries: [begin, end) of the deliveries array, sorted by time */
 	int32_t deliveries_end;
+	int32_t host_index;        /* the plan's host index: frames written to it carry its MAC */
+	int32_t reserved;
 };
 
 /* A frame to write into a cell's tap at a virtual time. */
@@ -225,7 +246,12 @@ struct ls_live_stats {
 	int32_t arp_replies;
 	int32_t deliveries_written;
 	int32_t write_errors;      /* deliveries the tap refused (the cell's kernel dropped them) */
+	int32_t ring_truncated;    /* frames longer than a ring slot */
+	int32_t reserved;
 };
+
+LS_API int ls_live__get_affinity(int32_t *cpus, int32_t max);
+LS_API int ls_live__set_affinity(const int32_t *cpus, int32_t count);
 
 LS_API int ls_live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t start_ns, int64_t end_ns,
 			   const struct ls_live_delivery *deliveries, const uint8_t *delivery_bytes,

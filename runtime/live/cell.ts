@@ -18,7 +18,7 @@ import { accessSync, appendFileSync, closeSync, constants as fsConstants, mkdirS
 import { dirname, isAbsolute, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { PlanHost } from '../../dsl/plan.ts';
-import { launcherPath } from '../../ffi/cell.ts';
+import { closeRing, launcherPath } from '../../ffi/cell.ts';
 import { hostMac } from '../model/packet.ts';
 import { CellCgroups, detectCgroupLayout } from './cgroups.ts';
 import type { FreezerPreference } from './cgroups.ts';
@@ -125,6 +125,8 @@ export class Cell {
   readonly netnsPath: string;
   /** The tap's fd; frames written here arrive at the cell's eth0. */
   readonly tapFd: number;
+  /** The ring of frames the cell sends, stamped when they leave (ffi/cell.ts openRing). */
+  readonly ring: unknown;
   readonly cgroups: CellCgroups;
   readonly resctrl: ResctrlGroup | null;
   /** The cell's files: hosts, and file contents to bind. */
@@ -164,6 +166,7 @@ export class Cell {
     this.netns = parts.network.netns;
     this.netnsPath = parts.network.netnsPath;
     this.tapFd = parts.network.tapFd;
+    this.ring = parts.network.ring;
     this.cgroups = parts.cgroups;
     this.resctrl = parts.resctrl;
     this.dir = parts.dir;
@@ -453,6 +456,7 @@ export class Cell {
       const problem = deleteNetnsSync(this.netns);
       if (problem) throw new Error(problem);
     });
+    attempt(() => closeRing(this.ring));
     attempt(() => closeSync(this.tapFd));
     attempt(() => releaseTargets(this.ownTargets));
     attempt(() => rmSync(this.dir, { recursive: true, force: true }));

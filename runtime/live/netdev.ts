@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { execa } from 'execa';
-import { openTap } from '../../ffi/cell.ts';
+import { closeRing, openRing, openTap } from '../../ffi/cell.ts';
 import { CellError, messageOf } from './errors.ts';
 import { nextTapName } from './names.ts';
 
@@ -36,6 +36,8 @@ export interface CellNetwork {
   readonly tapFd: number;
   /** The tap's name in the root namespace before it became eth0. */
   readonly tapName: string;
+  /** The ring of frames eth0 sends, stamped by the kernel when they leave (ffi/c/ring.c); close with closeRing. */
+  readonly ring: unknown;
 }
 
 export const macText = (bytes: Uint8Array): string => [...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join(':');
@@ -67,11 +69,16 @@ export async function createCellNetwork(spec: CellNetworkSpec): Promise<CellNetw
       `link set dev ${tapName} name eth0`,
       `link set dev eth0 address ${spec.mac}`,
       'link set dev eth0 addrgenmode none',
+      // no ARP, so no first packet waits for a resolution: the cell sends to its own MAC and
+      // ffi/c/live.c addresses each frame to the MAC of the host with the destination IP
+      'link set dev eth0 arp off',
       `addr add ${spec.address}/${spec.prefixLength} dev eth0`,
       'link set dev eth0 up',
     ];
     await ip(['-n', spec.netns, '-batch', '-'], commands.join('\n') + '\n');
-    return { netns: spec.netns, netnsPath: `/run/netns/${spec.netns}`, tapFd, tapName };
+    const netnsPath = `/run/netns/${spec.netns}`;
+    const ring = openRing(netnsPath, 'eth0');
+    return { netns: spec.netns, netnsPath, tapFd, tapName, ring };
   } catch (error) {
     if (tapFd >= 0) closeSync(tapFd);
     if (netnsMade) deleteNetnsSync(spec.netns);

@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Plan, PlanAction, PlanHost } from '../../dsl/plan.ts';
 import { ClockPage } from '../../ffi/clock.ts';
-import { runWindow, type LiveCellInput, type LiveWindowStats } from '../../ffi/live.ts';
+import { runWindow, setThreadAffinity, threadAffinity, type LiveCellInput, type LiveWindowStats } from '../../ffi/live.ts';
 import type { Partition } from '../core/partition.ts';
 import { EventKind } from '../model/nodes.ts';
 import type { Cell, CellExit, CellLine } from './cell.ts';
@@ -82,9 +82,18 @@ export class LiveScheduler {
     return this.nodes.size;
   }
 
+  /** The controller thread's CPUs before the run (restored by teardown). */
+  private savedAffinity: number[] | null = null;
+
   /** Creates a cell, a clock page and a command list per process host. */
   async setup(): Promise<void> {
     cleanupStale();
+    // the controller (this thread, real-time during windows) keeps to the cores no cell has
+    const controllerCores = [...Array(availableParallelism()).keys()].filter((c) => !this.cores.includes(c));
+    if (controllerCores.length > 0) {
+      this.savedAffinity = threadAffinity();
+      setThreadAffinity(controllerCores);
+    }
     this.registry = new Cells({
       hosts: this.plan.hosts.map((h) => ({ name: h.name, address: h.address })),
       prefixLength: this.plan.network.prefixLength,
@@ -222,6 +231,8 @@ export class LiveScheduler {
       const freezer = state.cell.cgroups.freezerHandle();
       return {
         clockHandle: state.clock.handle(),
+        ringHandle: state.cell.ring,
+        hostIndex: state.host.index,
         tapFd: state.cell.tapFd,
         freezer: freezer === null ? { mode: 'none' } : freezer.kind === 'v1' ? { mode: 'v1', stateFd: freezer.controlFd } : { mode: 'v2', freezeFd: freezer.controlFd, eventsFd: freezer.eventsFd },
         scale: state.paused ? 1 : state.host.cpuScale,
@@ -282,6 +293,14 @@ export class LiveScheduler {
   }
 
   async teardown(): Promise<void> {
+    if (this.savedAffinity !== null) {
+      try {
+        setThreadAffinity(this.savedAffinity);
+      } catch {
+        // the thread keeps running on the controller's cores: slower, not wrong
+      }
+      this.savedAffinity = null;
+    }
     // cells first: their commands' exit reports still read the clocks
     try {
       await this.registry?.destroyAll();

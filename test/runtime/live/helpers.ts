@@ -13,7 +13,7 @@ import type { CellsOptions } from '../../../runtime/live/cells.ts';
 
 export const REQUIRE_LIVE = process.env.LIVESTACK_REQUIRE_LIVE === '1';
 
-function onPath(program: string): boolean {
+export function onPath(program: string): boolean {
   return ['/usr/sbin', '/usr/bin', '/sbin', '/bin', ...(process.env.PATH ?? '').split(':')].some((dir) => {
     try {
       accessSync(`${dir}/${program}`, fsConstants.X_OK);

@@ -3,12 +3,13 @@
 // clean machine afterwards. Real namespaces, cgroups, taps and the shim.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { compileText } from '../../../dsl/compile.ts';
 import type { Plan } from '../../../dsl/plan.ts';
 import { collectMetrics, aggregate } from '../../../runtime/report/metrics.ts';
 import { hostLogs } from '../../../runtime/report/summary.ts';
 import { simulate } from '../../../runtime/simulation.ts';
-import { capabilityTest, liveTest } from './helpers.ts';
+import { capabilityTest, liveTest, onPath, REQUIRE_LIVE } from './helpers.ts';
 
 capabilityTest();
 
@@ -32,9 +33,22 @@ function ourNetns(): string[] {
   return out.split('\n').filter((l) => l.startsWith(`ls-${process.pid}-`));
 }
 
-/** Busy loops on every core, ended by pid. */
-function cpuHogs(): ChildProcess[] {
-  return Array.from({ length: 2 }, () => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
+/** A CPU hog on every core of the machine (the cells' cores and the controller's): stress-ng, as the
+ *  issue asks, in its own process group so that it and its workers end by that group's id. */
+function cpuHogs(t: { teardown: (fn: () => void) => void; fail: (message: string) => void }): ChildProcess | null {
+  if (!onPath('stress-ng')) {
+    if (REQUIRE_LIVE) t.fail('stress-ng is missing (apt-get install -y stress-ng)');
+    return null;
+  }
+  const hog = spawn('stress-ng', ['--cpu', String(availableParallelism()), '--timeout', '600s', '--quiet'], { stdio: 'ignore', detached: true });
+  t.teardown(() => {
+    try {
+      process.kill(-hog.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  });
+  return hog;
 }
 
 async function pingRtts(p: Plan) {
@@ -57,8 +71,7 @@ liveTest('ping between two cells over a 10 ms link: RTT 20 ms ± 2% (virtual), e
 });
 
 liveTest('the same ping with CPU hogs on every core', async (t) => {
-  const hogs = cpuHogs();
-  t.teardown(() => hogs.forEach((h) => h.kill('SIGKILL')));
+  if (cpuHogs(t) === null && REQUIRE_LIVE) return;
   const { samples, p50, mean } = await pingRtts(plan(pingScenario));
   t.log(`with hogs: rtt p50 ${p50} mean ${mean}`);
   t.is(samples.length, 20);
@@ -126,16 +139,23 @@ liveTest('a CPU-bound loop: its virtual runtime is the CPU time it used, alone a
     host solo { run "${loop}" }
     host w[1..4] { run "${loop}" at 5s }
   }`);
-  const result = await simulate(p);
-  const lines = result.network.hosts.flatMap((h) => h.log.filter((l) => l.line.startsWith('loop=')).map((l) => ({ host: h.name, line: l.line })));
-  const runs = lines.map(({ host, line }) => {
-    const [, loopS, cpuS] = /loop=([0-9.]+) cpu=([0-9.]+)/.exec(line)!;
-    return { host, virtualS: Number(loopS), cpuS: Number(cpuS) };
-  });
-  t.log(runs.map((r) => `${r.host}: virtual ${r.virtualS} s, cpu ${r.cpuS} s (${(((r.virtualS - r.cpuS) / r.cpuS) * 100).toFixed(1)}%)`).join('; '));
-  t.is(runs.length, 5);
-  for (const r of runs) {
-    // times(2) counts in 10 ms ticks: ±1 tick on ~1 s; the issue's 3% plus that
-    t.true(Math.abs(r.virtualS - r.cpuS) / r.cpuS < 0.04, `${r.host}: virtual ${r.virtualS} vs cpu ${r.cpuS}`);
-  }
+  const check = async (label: string) => {
+    const result = await simulate(p);
+    const lines = result.network.hosts.flatMap((h) => h.log.filter((l) => l.line.startsWith('loop=')).map((l) => ({ host: h.name, line: l.line })));
+    const runs = lines.map(({ host, line }) => {
+      const [, loopS, cpuS] = /loop=([0-9.]+) cpu=([0-9.]+)/.exec(line)!;
+      return { host, virtualS: Number(loopS), cpuS: Number(cpuS) };
+    });
+    t.log(`${label}: ` + runs.map((r) => `${r.host}: virtual ${r.virtualS} s, cpu ${r.cpuS} s (${(((r.virtualS - r.cpuS) / r.cpuS) * 100).toFixed(1)}%)`).join('; '));
+    t.is(runs.length, 5);
+    for (const r of runs) {
+      // times(2) counts in 10 ms ticks: ±1 tick on ~1 s; the issue's 3% plus that
+      t.true(Math.abs(r.virtualS - r.cpuS) / r.cpuS < 0.04, `${label}, ${r.host}: virtual ${r.virtualS} vs cpu ${r.cpuS}`);
+    }
+  };
+  await check('alone');
+  // a host hog on every core competes for the cells' core: the cells get it (largest CPU weight), so
+  // their clocks do not count the hog's time (without that: 0.87 s virtual for 0.55 s of CPU)
+  if (cpuHogs(t) === null && REQUIRE_LIVE) return;
+  await check('with stress-ng on every core');
 });
