@@ -2,7 +2,7 @@
 // 1 scenario error or failed expectation, 2 usage error, 3 missing capability.
 import { readFileSync } from 'node:fs';
 import chalk from 'chalk';
-import { compileFile, type CompileResult } from '../dsl/compile.ts';
+import type { CompileResult } from '../dsl/compile.ts';
 import { formatDiagnostic, type Diagnostic } from '../dsl/diagnostics.ts';
 import { MAX_DIAGNOSTICS } from '../dsl/limits.ts';
 import { lookupUnit } from '../dsl/units.ts';
@@ -62,6 +62,12 @@ function compileOptions(args: ReturnType<typeof parseArgs>) {
   };
 }
 
+/** The compiler (Chevrotain builds its parser on load, ~1.5 s): loaded only by the commands that compile, not by `agent`. */
+async function compileFile(...args: Parameters<typeof import('../dsl/compile.ts').compileFile>): Promise<CompileResult> {
+  const { compileFile: compile } = await import('../dsl/compile.ts');
+  return compile(...args);
+}
+
 function printDiagnostics(result: CompileResult, io: Io): void {
   const shown = result.diagnostics.slice(0, MAX_DIAGNOSTICS);
   for (const d of shown) io.err(colorize(formatDiagnostic(d, result.program.sources), d, io) + '\n');
@@ -93,12 +99,12 @@ Options:
   --scenario NAME       check only this scenario of each file
   --agent-cpus A=N      cores of agent A, to warn when placed hosts ask for more`,
     flags: compileFlags,
-    run(args, io) {
+    async run(args, io) {
       if (args.positionals.length === 0) throw new UsageError('check needs at least one FILE');
       const options = compileOptions(args);
       let failed = false;
       for (const file of args.positionals) {
-        const result = compileFile(file, options);
+        const result = await compileFile(file, options);
         printDiagnostics(result, io);
         const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
         const warnings = result.diagnostics.length - errors;
@@ -134,9 +140,9 @@ Options:
   --point N          only sweep point N (0-based)
   --hash             print only the plan hash(es), one per line`,
     flags: { ...compileFlags, point: { value: true }, hash: {} },
-    run(args, io) {
+    async run(args, io) {
       if (args.positionals.length !== 1) throw new UsageError('plan needs exactly one FILE');
-      const result = compileFile(args.positionals[0]!, { ...compileOptions(args), requireScenario: true });
+      const result = await compileFile(args.positionals[0]!, { ...compileOptions(args), requireScenario: true });
       printDiagnostics(result, io);
       if (!result.ok) return EXIT_FAILED;
       let plans = result.plans;
@@ -207,7 +213,7 @@ exits 1.`,
     },
     async run(args, io) {
       if (args.positionals.length !== 1) throw new UsageError('run needs exactly one FILE');
-      const result = compileFile(args.positionals[0]!, { ...compileOptions(args), requireScenario: true });
+      const result = await compileFile(args.positionals[0]!, { ...compileOptions(args), requireScenario: true });
       printDiagnostics(result, io);
       if (!result.ok) return EXIT_FAILED;
       let plans = result.plans;

@@ -206,9 +206,9 @@ export class AgentLink implements PartitionEndpoint {
 
   private closed(reason: string): void {
     if (this.ending) return;
-    const reset = /^socket error: (ECONNRESET|EPIPE)$/.exec(reason);
-    const why = reason === 'the connection was closed by the peer' || reset !== null
-      ? `the connection closed${reset === null ? '' : ` (${reset[1]})`}: the agent process died, was killed or dropped the run`
+    const closedByPeer = /^the connection was closed by the peer( \((\w+)\))?$/.exec(reason);
+    const why = closedByPeer !== null
+      ? `the connection closed${closedByPeer[2] === undefined ? '' : ` (${closedByPeer[2]})`}: the agent process died, was killed or dropped the run`
       : reason;
     if (!this.planned) {
       this.failure ??= new AgentError(this.name, `${this.label} ended the session before the run started: ${why}`);

@@ -452,7 +452,10 @@ export class WireConnection {
         }
       }
     });
-    socket.on('error', (error: NodeJS.ErrnoException) => this.close(`socket error: ${error.code ?? error.message}`));
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      const reset = error.code === 'ECONNRESET' || error.code === 'EPIPE';
+      this.close(reset ? `the connection was closed by the peer (${error.code})` : `socket error: ${error.code ?? error.message}`);
+    });
     socket.on('close', () => this.close('the connection was closed by the peer'));
   }
 

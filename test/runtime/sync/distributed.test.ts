@@ -46,7 +46,7 @@ const scenarios: Record<string, string> = {
     host client { app request { to server  every 10ms  size 3000B  reply 9000B } }
     host server { app echo { port 7 } }
     link client -- server { latency 10ms  bandwidth 100Mbit  capture } }`,
-  'dumbbell with faults, a changed bottleneck and a log line': `scenario "db" { seed 7  duration 3s
+  'dumbbell with faults, a changed bottleneck and a log line': `scenario "db" { seed 7  duration 1500ms
     host src[1..4] { app onoff { to sink  rate 4Mbit  size 1200B  on 300ms  off 100ms  arrivals poisson } }
     host sink { app sink { port 9 } }
     host probe { app request { to echo  every 50ms  size 64B  reply 64B } }
@@ -58,9 +58,9 @@ const scenarios: Record<string, string> = {
     link left -- right { latency 10ms  bandwidth 10Mbit  queue 40 packets  loss 0.5%  jitter 200us  capture }
     link right -- sink { latency 1ms  bandwidth 100Mbit }
     link right -- echo { latency 1ms  bandwidth 100Mbit }
-    at 1s { log "bottleneck halves"  link left -- right set { bandwidth 5Mbit } }
-    at 2s { link src1 -- left down }
-    at 2500ms { link src1 -- left up  link left -- right set { latency 2ms } } }`,
+    at 500ms { log "bottleneck halves"  link left -- right set { bandwidth 5Mbit } }
+    at 900ms { link src1 -- left down }
+    at 1200ms { link src1 -- left up  link left -- right set { latency 2ms } } }`,
 };
 
 for (const [title, source] of Object.entries(scenarios)) {

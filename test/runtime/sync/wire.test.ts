@@ -9,7 +9,7 @@ import { Rng } from '../../../runtime/core/random.ts';
 import { buildFrame, PROTO_UDP, AppMessage } from '../../../runtime/model/packet.ts';
 import { lookahead, splitPlan } from '../../../runtime/sync/split.ts';
 import {
-  encodeFrame, EventWriter, FrameReader, FrameType, MAX_PREAUTH_FRAME_BYTES, newNonce, proof, proofMatches, readEvents, readGroups, WireError,
+  encodeFrame, EventWriter, tokenFromText, FrameReader, FrameType, MAX_PREAUTH_FRAME_BYTES, newNonce, proof, proofMatches, readEvents, readGroups, WireError,
 } from '../../../runtime/sync/wire.ts';
 import { planOf } from '../model/helpers.ts';
 
@@ -125,4 +125,9 @@ test('the split follows place lines and names a missing agent', (t) => {
   t.is(split.assignment[1], 0);
   t.regex(t.throws(() => splitPlan(plan, ['west', 'north']))!.message, /host a1 is placed on agent "east".*no connected agent has that name \(agents: "west", "north"\)/);
   t.deepEqual(lookahead(plan, new Int32Array(4)), { lookaheadNs: Infinity, cutLinks: 0 });
+});
+
+test('a token file holds at least 16 bytes; surrounding whitespace is not part of it', (t) => {
+  t.deepEqual(tokenFromText('  0123456789abcdef\n', 'f'), Buffer.from('0123456789abcdef'));
+  t.regex(t.throws(() => tokenFromText('abc\n', 'f'))!.message, /the token in f is 3 bytes; use at least 16/);
 });
