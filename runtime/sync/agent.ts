@@ -40,6 +40,8 @@ export interface PlanMessage {
   index: number;
   partitions: number;
   runId: string;
+  /** the coordinator's heartbeat period: the agent sends its own at least as often */
+  heartbeatMs?: number;
 }
 
 export interface ReadyMessage {
@@ -56,6 +58,10 @@ export interface HelloMessage {
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
+/** A window runs in this many virtual slices at least… */
+const WINDOW_SLICES = 16;
+/** …and lets the event loop run (heartbeats) after this much wall time. */
+const YIELD_AFTER_MS = 200;
 
 export class Agent {
   private server: Server | null = null;
@@ -138,6 +144,8 @@ class Session {
   private runId = '';
   private inbound: SimEvent[] = [];
   private readonly writer = new EventWriter();
+  /** a window is running in slices (between two of them, the event loop runs) */
+  private advancing = false;
 
   constructor(
     private readonly agent: Agent,
@@ -223,6 +231,7 @@ class Session {
       return;
     }
     this.runId = String(message.runId);
+    if (typeof message.heartbeatMs === 'number') this.connection.heartbeatAtLeastEvery(Math.max(10, message.heartbeatMs));
     try {
       if (!Array.isArray(message.assignment) || !Number.isInteger(message.index) || !Number.isInteger(message.partitions)) throw new Error('the plan part lacks its assignment, index or partition count');
       const plan = planFromJson(message.plan);
@@ -238,6 +247,43 @@ class Session {
     const ready: ReadyMessage = { components: this.part.own.length, nextEventTime: Number.isFinite(next) ? next : null };
     this.connection.send(FrameType.Ready, jsonPayload(ready));
     this.log(`run ${this.runId} from ${this.peer}: partition ${message.index + 1}/${message.partitions}, ${this.part.own.length} components`);
+  }
+
+  /**
+   * Runs the window [now, horizon) in virtual slices (safe: every slice ends at or before the
+   * horizon, and whatever the partition sends lands at or after it). After YIELD_AFTER_MS of wall
+   * time it lets the event loop run (heartbeats go out, an Abort is seen) and goes on, so a long
+   * window does not look like a hung agent. Answers with Done when the window is through.
+   */
+  private runWindow(part: BuiltPart, horizon: number, sliceNs: number, busyNsBefore: number): void {
+    const partition = part.partition;
+    const started = process.hrtime.bigint();
+    const deadline = performance.now() + YIELD_AFTER_MS;
+    for (;;) {
+      const next = partition.nextEventTime();
+      if (next >= horizon) break;
+      partition.advance(Math.min(horizon, next + sliceNs));
+      if (performance.now() > deadline) {
+        const busyNs = busyNsBefore + Number(process.hrtime.bigint() - started);
+        this.advancing = true;
+        setImmediate(() => {
+          this.advancing = false;
+          if (this.part !== part || this.connection.closed) return;
+          try {
+            this.runWindow(part, horizon, sliceNs, busyNs);
+          } catch (error) {
+            this.connection.fail(`agent ${this.agent.options.name}: ${(error as Error).message}`);
+          }
+        });
+        return;
+      }
+    }
+    const outbox = partition.takeOutbox();
+    const head = Buffer.allocUnsafe(24);
+    head.writeDoubleBE(partition.nextEventTime(), 0);
+    head.writeDoubleBE(partition.eventsHandled, 8);
+    head.writeDoubleBE(busyNsBefore + Number(process.hrtime.bigint() - started), 16);
+    sendWithEvents(this.connection, FrameType.Done, head, outbox, this.writer);
   }
 
   private running(frame: Frame): void {
@@ -256,20 +302,14 @@ class Session {
         const horizon = frame.payload.readDoubleBE(0);
         readGroups(frame.payload, 8, addInbound);
         if (!(horizon >= part.partition.now)) throw new WireError('malformed', `horizon ${horizon} is before the partition's time ${part.partition.now}`);
-        const started = process.hrtime.bigint();
+        if (this.advancing) throw new WireError('order', 'Advance while the previous window still runs');
         const partition = part.partition;
         if (this.inbound.length > 0) {
           partition.deliver(this.inbound);
           this.inbound = [];
         }
-        partition.advance(horizon);
-        const outbox = partition.takeOutbox();
-        const busyNs = Number(process.hrtime.bigint() - started);
-        const head = Buffer.allocUnsafe(24);
-        head.writeDoubleBE(partition.nextEventTime(), 0);
-        head.writeDoubleBE(partition.eventsHandled, 8);
-        head.writeDoubleBE(busyNs, 16);
-        sendWithEvents(this.connection, FrameType.Done, head, outbox, this.writer);
+        const sliceNs = Math.max(1, Math.ceil((horizon - Math.min(horizon, partition.nextEventTime())) / WINDOW_SLICES));
+        this.runWindow(part, horizon, sliceNs, 0);
         return;
       }
       case FrameType.Finish: {

@@ -399,7 +399,7 @@ export async function simulateDistributed(plan: Plan, options: DistributedOption
   let reached = 0;
   let loopMs = 0;
   try {
-    const ready = await Promise.all(links.map((link, index) => link.sendPlan({ plan: planText, assignment, index, partitions: links.length, runId })));
+    const ready = await Promise.all(links.map((link, index) => link.sendPlan({ plan: planText, assignment, index, partitions: links.length, runId, heartbeatMs: link.connection.options.heartbeatMs })));
     ready.forEach((r, i) => options.log?.(`${links[i]!.label}: partition ${i + 1}/${links.length}, ${r.components} components`));
     const started = performance.now();
     stats = await runWindows(links, {

@@ -478,6 +478,16 @@ export class WireConnection {
     }, period);
   }
 
+  /** Heartbeats at least this often from now on (the peer asked for it). */
+  heartbeatAtLeastEvery(ms: number): void {
+    if (!(ms > 0) || ms >= this.options.heartbeatMs) return;
+    this.options = { ...this.options, heartbeatMs: ms };
+    if (this.timer === null) return;
+    clearInterval(this.timer);
+    this.timer = null;
+    this.startHeartbeats();
+  }
+
   send(type: FrameTypeNumber, payload?: Uint8Array): void {
     this.sendParts(type, payload === undefined ? [] : [payload]);
   }

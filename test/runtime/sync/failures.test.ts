@@ -195,3 +195,20 @@ test.serial('an unreachable agent is named at once with what to do', async (t) =
   t.true(performance.now() - started < 5000);
   await stillServes(t, steady);
 });
+
+test.serial('a long window is no hang: the agent keeps its heartbeats going while it simulates', async (t) => {
+  t.timeout(60_000);
+  // one agent, no cut link: windows of 1 s virtual, each far longer than the 500 ms timeout
+  const busy = planOf(`scenario "busy" { seed 2  duration 3s
+    host a[1..4] { app onoff { to b  rate 100Mbit  size 1000B  arrivals poisson } }
+    host b { app sink { port 9 } }
+    switch s { }
+    link a[1..4] -- s { latency 10us  bandwidth 1Gbit }
+    link s -- b { latency 10us  bandwidth 10Gbit } }`);
+  const started = performance.now();
+  const result = await simulateDistributed(busy, { agents: [addressOf(steady)], token, heartbeatMs: 100, timeoutMs: 500 });
+  const wallMs = performance.now() - started;
+  t.is(result.failure, null);
+  t.is(result.windowNs, 1_000_000_000);
+  t.true(wallMs / result.windows > 500, `windows took ${(wallMs / result.windows).toFixed(0)} ms each: longer than the timeout`);
+});
