@@ -95,6 +95,8 @@ export async function runPlans(plans: readonly Plan[], options: RunOptions): Pro
       }
     }
     const wallMs = performance.now() - started;
+    // a distributed run also records where it ran: each agent's partition and capabilities
+    if ('agents' in result) dir.write('environment.json', JSON.stringify({ ...JSON.parse(env), agents: result.agents.map(({ counters: _, ...agent }) => agent) }, null, 2) + '\n');
     const complete = !result.stoppedEarly;
     const { summary, samples } = buildSummary(plan, hash, result, wallMs, complete);
     for (const host of result.network.hosts) dir.write(join('logs', `${host.name}.log`), logText(host.log));

@@ -338,6 +338,8 @@ export interface AgentReport {
   cores: number | null;
   counters: AgentCounters;
   failed: boolean;
+  /** what the agent reported in its Welcome (cores, versions, doctor report) */
+  capabilities: Record<string, unknown>;
 }
 
 export interface DistributedResult extends SimulationResult {
@@ -444,7 +446,7 @@ export async function simulateDistributed(plan: Plan, options: DistributedOption
       name: l.name, address: `${l.address.host}:${l.address.port}`, partition: i,
       components: split.assignment.reduce((n, p) => n + (p === i ? 1 : 0), 0),
       cores: typeof l.capabilities['cores'] === 'number' ? (l.capabilities['cores'] as number) : null,
-      counters: l.counters, failed: l.failure !== null,
+      counters: l.counters, failed: l.failure !== null, capabilities: l.capabilities,
     })),
     split,
     windowNs,

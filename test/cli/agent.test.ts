@@ -84,6 +84,9 @@ test.serial('run --agents writes the run directory of a local run', async (t) =>
       .replace(/^wall .*$/m, '');
     t.is(read('remote'), read('local'), name);
   }
+  const environment = JSON.parse(readFileSync(join(dir, 'remote', 'environment.json'), 'utf8')) as { agents: Array<{ name: string; partition: number; capabilities: { cores: number; doctor: { summary: string } } }> };
+  t.deepEqual(environment.agents.map((a) => [a.name, a.partition]), [['east', 0], ['west', 1]]);
+  t.true(environment.agents.every((a) => a.capabilities.cores >= 1 && typeof a.capabilities.doctor.summary === 'string'), 'each agent reported its cores and doctor report');
   const summary = JSON.parse(readFileSync(join(dir, 'remote', 'summary.json'), 'utf8')) as { partitions: number; complete: boolean };
   t.is(summary.partitions, 2);
   t.true(summary.complete);
