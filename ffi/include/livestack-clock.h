@@ -80,6 +80,7 @@ enum ls_clock_wait_kind {
 	LS_CLOCK_WAIT_SELECT = 3, /* select, pselect */
 	LS_CLOCK_WAIT_EPOLL = 4,  /* epoll_wait, epoll_pwait, epoll_pwait2 */
 	LS_CLOCK_WAIT_TIMER = 5,  /* the shim's timer thread (alarm, setitimer, timerfd) */
+	LS_CLOCK_WAIT_COND = 6,   /* pthread_cond_timedwait/clockwait, sem_timedwait/clockwait */
 };
 
 enum ls_clock_slot_state {

@@ -257,8 +257,9 @@ export class Cell {
    * Starts `/bin/sh -c command.command` inside the cell. env adds to (and
    * overrides) the host's env items; it is set by the launcher just before
    * exec, so LD_PRELOAD and the like apply to the command only. The
-   * command's environment is otherwise minimal: PATH, HOME, LANG and
-   * LIVESTACK_HOST / LIVESTACK_ADDRESS, not LiveStack's own.
+   * command's environment is otherwise minimal: PATH, HOME, LANG,
+   * LIVESTACK_HOST / LIVESTACK_ADDRESS and LIVESTACK_DIR (the cell's own
+   * scratch directory), not LiveStack's own.
    */
   start(command: { readonly name: string; readonly command: string }, env: Readonly<Record<string, string>> = {}): CellCommand {
     this.assertAlive('start a command');
@@ -302,6 +303,8 @@ export class Cell {
       LANG: 'C.UTF-8',
       LIVESTACK_HOST: this.host,
       LIVESTACK_ADDRESS: this.address,
+      // a scratch directory of the cell's own (a database's datadir, say), removed with the cell
+      LIVESTACK_DIR: this.dir,
     };
   }
 

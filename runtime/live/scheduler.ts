@@ -20,9 +20,53 @@ import { Cells } from './cells.ts';
 import { LiveHostNode } from './host.ts';
 import { cleanupStale } from './stale.ts';
 
-/** x86-64 syscall numbers of waiting for a child: a parent blocked there is idle as far as time goes. */
+/** x86-64 system calls that, without a timeout, wait only for something another process or thread of
+ *  the cell, or a packet, must bring: a thread blocked in one is idle as far as time goes (whatever
+ *  wakes it is either running, hence the cell busy, or a delivery, which makes the cell run anyway). */
+const SYS_READ = 0;
+const SYS_ACCEPT = 43;
+const SYS_RECVFROM = 45;
+const SYS_RECVMSG = 47;
 const SYS_WAIT4 = 61;
+const SYS_RT_SIGTIMEDWAIT = 128;
+const SYS_FUTEX = 202;
 const SYS_WAITID = 247;
+const SYS_ACCEPT4 = 288;
+const FUTEX_CMD_MASK = 0x7f;
+const FUTEX_WAIT = 0;
+const FUTEX_WAIT_BITSET = 9;
+
+/** Whether /proc/PID/task/TID/syscall shows a wait with no timeout (see above). A timed futex wait is
+ *  not one: unless the shim published it (pthread_cond_timedwait …), its timeout runs on real time. */
+export function untimedWait(syscall: string): boolean {
+  const fields = syscall.trim().split(' ');
+  const number = Number(fields[0]);
+  const arg = (i: number): bigint => {
+    try {
+      return BigInt(fields[i + 1] ?? '-1');
+    } catch {
+      return -1n;
+    }
+  };
+  switch (number) {
+    case SYS_WAIT4:
+    case SYS_WAITID:
+    case SYS_READ:
+    case SYS_RECVFROM:
+    case SYS_RECVMSG:
+    case SYS_ACCEPT:
+    case SYS_ACCEPT4:
+      return true;
+    case SYS_RT_SIGTIMEDWAIT:
+      return arg(2) === 0n;
+    case SYS_FUTEX: {
+      const command = Number(arg(1) & BigInt(FUTEX_CMD_MASK));
+      return (command === FUTEX_WAIT || command === FUTEX_WAIT_BITSET) && arg(3) === 0n;
+    }
+    default:
+      return false;
+  }
+}
 
 /** Two windows in a row with every thread waiting: a cell is idle (CELLS-FACTS pitfall 8: idle detection is racy). */
 const IDLE_WINDOWS = 2;
@@ -56,6 +100,8 @@ export interface LiveStats {
   freezeNsMax: number;
   thawNsMax: number;
   writeErrors: number;
+  /** cell-windows an idle cell was left frozen */
+  skips: number;
 }
 
 export class LiveScheduler {
@@ -63,7 +109,7 @@ export class LiveScheduler {
   private readonly actions: PlanAction[];
   private nextAction = 0;
   private registry: Cells | undefined;
-  readonly stats: LiveStats = { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0, writeErrors: 0 };
+  readonly stats: LiveStats = { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0, writeErrors: 0, skips: 0 };
   finishedAtNs: number | null = null;
   private readonly cores: number[];
   private path = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -213,6 +259,15 @@ export class LiveScheduler {
       }
       const hasDelivery = state.node.inbox.some((d) => d.timeNs < endNs);
       if (state.paused && !hasDelivery) continue;
+      // an idle cell (every thread waiting) with no packet and no deadline in this window is not thawed:
+      // its core goes to the others, and its clock catches up when it next runs (CELLS-FACTS pitfall 9)
+      if (!hasDelivery && state.running > 0 && state.idleWindows >= IDLE_WINDOWS && state.cell.pids().length > 0) {
+        const deadline = state.clock.earliestWait().deadlineNs;
+        if (deadline === null || deadline >= endNs) {
+          this.stats.skips++;
+          continue;
+        }
+      }
       if (state.running > 0 || hasDelivery) active.push(state);
     }
     if (active.length === 0) return;
@@ -264,8 +319,8 @@ export class LiveScheduler {
     this.stats.writeErrors += stats.writeErrors;
   }
 
-  /** Every thread of every process of the cell sits in a wait the shim published, or waits for a child
-   *  (a shell running a command: wait4/waitid, read from /proc/PID/task/TID/syscall). */
+  /** Every thread of every process of the cell sits in a wait the shim published, or in a wait with no
+   *  timeout for a child, a lock, a signal or a packet (untimedWait; read from /proc/PID/task/TID/syscall). */
   private allThreadsWaiting(state: LiveCellState): boolean {
     let threads = 0;
     for (const pid of state.cell.pids()) {
@@ -282,9 +337,8 @@ export class LiveScheduler {
         } catch {
           continue;
         }
-        const number = Number(syscall.split(' ', 1)[0]);
-        if (number === SYS_WAIT4 || number === SYS_WAITID) continue;
         if (syscall.startsWith('running')) return false;
+        if (untimedWait(syscall)) continue;
         threads++;
       }
     }

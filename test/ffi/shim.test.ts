@@ -242,6 +242,12 @@ const WAITS = [
   'epoll_wait',
   'epoll_pwait',
   'epoll_pwait2',
+  'cond_timedwait',
+  'cond_timedwait_mono',
+  'cond_clockwait_mono',
+  'cond_clockwait_realtime',
+  'sem_timedwait',
+  'sem_clockwait_mono',
 ] as const;
 
 for (const kind of WAITS) {
@@ -270,6 +276,7 @@ for (const kind of WAITS) {
     t.true(end.realNs - begin.realNs < 3_000_000_000n, 'in far less than 5 s of wall time');
     t.log(`${kind}: returned ${Number(end.realNs - jumpNs) / 1000} µs after the jump`);
     t.is(page.earliestWait().waiters, 0, 'the slot is free again');
+    if (kind.startsWith('cond_')) t.is(end.extra, 'locked=1', 'the mutex is held again, as the real call leaves it');
   });
 }
 

@@ -77,6 +77,10 @@ static void shim__resolve_all(void)
 	RESOLVE(timerfd_settime);
 	RESOLVE(timerfd_gettime);
 	RESOLVE(close);
+	RESOLVE(pthread_cond_timedwait);
+	RESOLVE(pthread_cond_clockwait);
+	RESOLVE(sem_timedwait);
+	RESOLVE(sem_clockwait);
 #undef RESOLVE
 }
 
@@ -306,7 +310,7 @@ int shim__futex_wait(uint32_t generation, int64_t wait_ns, uint32_t bitset)
 
 /* pthread_cancel() of a thread in a wait: the wait's slot must not outlive
  * it. */
-static void shim__unpublish_cleanup(void *slot)
+void shim__unpublish_cleanup(void *slot)
 {
 	shim__unpublish(*(volatile int *)slot);
 }

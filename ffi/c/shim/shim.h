@@ -13,12 +13,13 @@
  * clock_nanosleep relative and TIMER_ABSTIME, sleep, usleep), polls.c (poll,
  * ppoll, select, pselect, epoll_wait, epoll_pwait, epoll_pwait2), stamps.c
  * (recvmsg/recvmmsg timestamp control messages, SIOCGSTAMP[NS]), timers.c
- * (alarm, ualarm, setitimer/getitimer ITIMER_REAL, timerfd_*).
+ * (alarm, ualarm, setitimer/getitimer ITIMER_REAL, timerfd_*), conds.c
+ * (pthread_cond_timedwait, pthread_cond_clockwait, sem_timedwait,
+ * sem_clockwait).
  *
  * Not covered: clock_getres (the real resolution is right), clock() and the
  * CPU-time clocks (real CPU time: a frozen process uses none);
- * pthread_cond_timedwait, sem_timedwait, pthread_mutex_timedlock and raw
- * futex timeouts; SO_RCVTIMEO/SO_SNDTIMEO; POSIX timer_create timers;
+ * pthread_mutex_timedlock and raw futex timeouts; SO_RCVTIMEO/SO_SNDTIMEO; POSIX timer_create timers;
  * recvmmsg's own timeout; io_uring timeouts; aio. All of these keep real
  * time (they end early in virtual terms when the cell is frozen).
  * LD_PRELOAD itself does not reach: static binaries, Go programs (raw
@@ -40,6 +41,8 @@
 #include "livestack-clock.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/epoll.h>
@@ -90,6 +93,10 @@ struct shim_real {
 	int (*timerfd_settime)(int, int, const struct itimerspec *, struct itimerspec *);
 	int (*timerfd_gettime)(int, struct itimerspec *);
 	int (*close)(int);
+	int (*pthread_cond_timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
+	int (*pthread_cond_clockwait)(pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *);
+	int (*sem_timedwait)(sem_t *, const struct timespec *);
+	int (*sem_clockwait)(sem_t *, clockid_t, const struct timespec *);
 };
 
 extern struct shim_real shim_real;
@@ -143,6 +150,8 @@ int shim__timespec_valid(const struct timespec *ts);
 int shim__publish(uint32_t kind, int64_t deadline_ns);
 void shim__republish(int slot, int64_t deadline_ns);
 void shim__unpublish(int slot);
+/* pthread_cleanup_push handler: unpublishes *(volatile int *)slot. */
+void shim__unpublish_cleanup(void *slot);
 
 /* Futex bitsets on the page's wake_generation: the controller's plain
  * FUTEX_WAKE wakes every waiter; a thread arming a timer wakes only timer

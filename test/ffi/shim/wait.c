@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,40 @@ int main(int argc, char **argv)
 		clock_gettime(clock, &now);
 		deadline = timespec_of((long long)now.tv_sec * NS_PER_SEC + now.tv_nsec + ns);
 		result = clock_nanosleep(clock, TIMER_ABSTIME, &deadline, NULL);
+	} else if (!strncmp(kind, "cond_", 5)) {
+		/* a condition variable nobody signals: the wait ends at its deadline (ETIMEDOUT → 0) */
+		pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+		pthread_condattr_t attr;
+		pthread_cond_t cond;
+		clockid_t clock = strstr(kind, "mono") ? CLOCK_MONOTONIC : CLOCK_REALTIME;
+		struct timespec now, deadline;
+		int rc;
+
+		pthread_condattr_init(&attr);
+		if (!strcmp(kind, "cond_timedwait_mono"))
+			pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		pthread_cond_init(&cond, &attr);
+		clock_gettime(clock, &now);
+		deadline = timespec_of((long long)now.tv_sec * NS_PER_SEC + now.tv_nsec + ns);
+		pthread_mutex_lock(&mutex);
+		if (!strncmp(kind, "cond_clockwait", 14))
+			rc = pthread_cond_clockwait(&cond, &mutex, clock, &deadline);
+		else
+			rc = pthread_cond_timedwait(&cond, &mutex, &deadline);
+		snprintf(extra, sizeof extra, "locked=%d", pthread_mutex_trylock(&mutex) == EBUSY);
+		pthread_mutex_unlock(&mutex);
+		result = rc == ETIMEDOUT ? 0 : rc;
+	} else if (!strncmp(kind, "sem_", 4)) {
+		sem_t sem;
+		clockid_t clock = strstr(kind, "mono") ? CLOCK_MONOTONIC : CLOCK_REALTIME;
+		struct timespec now, deadline;
+		int rc;
+
+		sem_init(&sem, 0, 0);
+		clock_gettime(clock, &now);
+		deadline = timespec_of((long long)now.tv_sec * NS_PER_SEC + now.tv_nsec + ns);
+		rc = !strncmp(kind, "sem_clockwait", 13) ? sem_clockwait(&sem, clock, &deadline) : sem_timedwait(&sem, &deadline);
+		result = rc < 0 && errno == ETIMEDOUT ? 0 : (rc < 0 ? errno : 1);
 	} else if (!strcmp(kind, "sleep")) {
 		result = sleep((unsigned int)(ns / NS_PER_SEC));
 	} else if (!strcmp(kind, "usleep")) {

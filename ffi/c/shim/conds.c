@@ -1,0 +1,152 @@
+/*
+ * Timed waits on condition variables and semaphores: pthread_cond_timedwait,
+ * pthread_cond_clockwait, sem_timedwait, sem_clockwait. Their deadlines are
+ * absolute times on a clock the program read through the shim, so they are
+ * virtual; the kernel would time them out on the host's clock (early in
+ * virtual terms whenever the cell was frozen). Servers such as MariaDB wait
+ * this way in every background thread.
+ *
+ * The wait runs in slices of the real call against CLOCK_MONOTONIC, each at
+ * most LS_CLOCK_SLICE_NS host ns or the virtual time left (÷ scale); between
+ * slices the virtual clock is read again, so the wait ends once v reaches the
+ * deadline, never before, and notices an idle jump within a slice. The wait
+ * is published on the page (idle detection). A condition variable's mutex is
+ * held again after every slice, as the real call leaves it; POSIX allows the
+ * spurious wake-ups a slice boundary could add, but none is reported: a slice
+ * that timed out before the deadline just waits again.
+ */
+#include "shim.h"
+
+#include <errno.h>
+
+/* glibc marks a condition variable whose attribute chose CLOCK_MONOTONIC in
+ * bit 1 of __wrefs (nptl: __PTHREAD_COND_CLOCK_MONOTONIC_MASK). */
+#define CONDS_CLOCK_MONOTONIC_MASK 2u
+
+static clockid_t conds__clock_of(const pthread_cond_t *cond)
+{
+	return (__atomic_load_n(&cond->__data.__wrefs, __ATOMIC_RELAXED) & CONDS_CLOCK_MONOTONIC_MASK) ? CLOCK_MONOTONIC
+												     : CLOCK_REALTIME;
+}
+
+/* The virtual deadline of an absolute time on clock; 0 if the shim does not
+ * virtualise that clock (then the caller passes the call through). */
+static int conds__deadline(clockid_t clock, const struct timespec *abstime, int64_t *deadline_ns)
+{
+	struct ls_clock_snapshot snapshot;
+	int64_t offset_ns;
+
+	shim__now(&snapshot);
+	if (!shim__clock_offset(clock, &snapshot, &offset_ns))
+		return 0;
+	*deadline_ns = shim__timespec_ns(abstime) - offset_ns;
+	return 1;
+}
+
+/* The host CLOCK_MONOTONIC instant that ends the next slice of a wait whose
+ * virtual deadline is deadline_ns; 0 if the deadline has passed. */
+static int conds__slice(int64_t deadline_ns, struct timespec *until)
+{
+	struct ls_clock_snapshot snapshot;
+	int64_t now_ns = shim__now(&snapshot), host_ns = LS_CLOCK_SLICE_NS;
+	struct timespec mono;
+
+	if (now_ns >= deadline_ns)
+		return 0;
+	if (snapshot.running) {
+		int64_t needed_ns = ls_clock__host_duration(&snapshot, deadline_ns - now_ns);
+		if (needed_ns < host_ns)
+			host_ns = needed_ns;
+	}
+	REAL(clock_gettime)(CLOCK_MONOTONIC, &mono);
+	*until = shim__ns_timespec(shim__timespec_ns(&mono) + host_ns);
+	return 1;
+}
+
+static int conds__cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex, int64_t deadline_ns)
+{
+	volatile int slot = shim__publish(LS_CLOCK_WAIT_COND, deadline_ns);
+	struct timespec until;
+	int result = ETIMEDOUT;
+
+	/* a cancellation point: unpublish if the thread is cancelled in a slice */
+	pthread_cleanup_push(shim__unpublish_cleanup, (void *)&slot);
+	while (conds__slice(deadline_ns, &until)) {
+		result = REAL(pthread_cond_clockwait)(cond, mutex, CLOCK_MONOTONIC, &until);
+		if (result != ETIMEDOUT)
+			break;
+	}
+	pthread_cleanup_pop(1);
+	return result;
+}
+
+SHIM_API int pthread_cond_timedwait(pthread_cond_t *restrict cond, pthread_mutex_t *restrict mutex,
+				    const struct timespec *restrict abstime)
+{
+	int64_t deadline_ns;
+
+	SHIM_OPAQUE(abstime);
+	if (!shim__active() || abstime == NULL || !shim__timespec_valid(abstime) || REAL(pthread_cond_clockwait) == NULL ||
+	    !conds__deadline(conds__clock_of(cond), abstime, &deadline_ns))
+		return REAL(pthread_cond_timedwait)(cond, mutex, abstime);
+	return conds__cond_wait(cond, mutex, deadline_ns);
+}
+
+SHIM_API int pthread_cond_clockwait(pthread_cond_t *restrict cond, pthread_mutex_t *restrict mutex, clockid_t clock,
+				    const struct timespec *restrict abstime)
+{
+	int64_t deadline_ns;
+
+	SHIM_OPAQUE(abstime);
+	if (!shim__active() || abstime == NULL || !shim__timespec_valid(abstime) || REAL(pthread_cond_clockwait) == NULL ||
+	    (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) || !conds__deadline(clock, abstime, &deadline_ns))
+		return REAL(pthread_cond_clockwait)(cond, mutex, clock, abstime);
+	return conds__cond_wait(cond, mutex, deadline_ns);
+}
+
+static int conds__sem_wait(sem_t *sem, int64_t deadline_ns)
+{
+	volatile int slot = shim__publish(LS_CLOCK_WAIT_COND, deadline_ns);
+	struct timespec until;
+	int result = -1, saved_errno = errno, error = ETIMEDOUT;
+
+	pthread_cleanup_push(shim__unpublish_cleanup, (void *)&slot);
+	while (conds__slice(deadline_ns, &until)) {
+		if (REAL(sem_clockwait)(sem, CLOCK_MONOTONIC, &until) == 0) {
+			result = 0;
+			break;
+		}
+		if (errno != ETIMEDOUT) {
+			error = errno;
+			break;
+		}
+	}
+	/* at the deadline, the real call still takes a token that is there */
+	if (result != 0 && error == ETIMEDOUT && sem_trywait(sem) == 0)
+		result = 0;
+	pthread_cleanup_pop(1);
+	errno = result == 0 ? saved_errno : error;
+	return result;
+}
+
+SHIM_API int sem_timedwait(sem_t *restrict sem, const struct timespec *restrict abstime)
+{
+	int64_t deadline_ns;
+
+	SHIM_OPAQUE(abstime);
+	if (!shim__active() || abstime == NULL || !shim__timespec_valid(abstime) || REAL(sem_clockwait) == NULL ||
+	    !conds__deadline(CLOCK_REALTIME, abstime, &deadline_ns))
+		return REAL(sem_timedwait)(sem, abstime);
+	return conds__sem_wait(sem, deadline_ns);
+}
+
+SHIM_API int sem_clockwait(sem_t *restrict sem, clockid_t clock, const struct timespec *restrict abstime)
+{
+	int64_t deadline_ns;
+
+	SHIM_OPAQUE(abstime);
+	if (!shim__active() || abstime == NULL || !shim__timespec_valid(abstime) || REAL(sem_clockwait) == NULL ||
+	    (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) || !conds__deadline(clock, abstime, &deadline_ns))
+		return REAL(sem_clockwait)(sem, clock, abstime);
+	return conds__sem_wait(sem, deadline_ns);
+}
