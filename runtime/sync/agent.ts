@@ -60,7 +60,7 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
 /** A window runs in this many virtual slices at least… */
 const WINDOW_SLICES = 16;
-/** …and lets the event loop run (heartbeats) after this much wall time. */
+/** …and lets the event loop run (heartbeats) after this much wall time (or half a heartbeat period, if shorter). */
 const YIELD_AFTER_MS = 200;
 
 export class Agent {
@@ -258,7 +258,8 @@ class Session {
   private runWindow(part: BuiltPart, horizon: number, sliceNs: number, busyNsBefore: number): void {
     const partition = part.partition;
     const started = process.hrtime.bigint();
-    const deadline = performance.now() + YIELD_AFTER_MS;
+    // yield well within a heartbeat period, so the coordinator never waits a timeout for one
+    const deadline = performance.now() + Math.min(YIELD_AFTER_MS, this.connection.options.heartbeatMs / 2);
     for (;;) {
       const next = partition.nextEventTime();
       if (next >= horizon) break;

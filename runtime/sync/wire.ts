@@ -93,33 +93,42 @@ export class FrameReader {
 
   constructor(public maxFrameBytes: number) {}
 
+  /** Appends a chunk and returns every frame now complete (the limit applies as of the call). */
   push(chunk: Buffer): Frame[] {
+    this.append(chunk);
+    const frames: Frame[] = [];
+    for (let frame = this.read(); frame !== null; frame = this.read()) frames.push(frame);
+    return frames;
+  }
+
+  append(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
-    const frames: Frame[] = [];
-    for (;;) {
-      if (this.header === null) {
-        if (this.buffered < HEADER_BYTES) {
-          // a peer that does not speak this protocol is told at once, not after 12 bytes
-          if (this.buffered >= 4 && this.peekMagic() !== WIRE_MAGIC) this.badMagic();
-          break;
-        }
-        const head = this.take(HEADER_BYTES);
-        const magic = head.readUInt32BE(0);
-        if (magic !== WIRE_MAGIC) this.badMagic();
-        const version = head.readUInt16BE(4);
-        if (version !== WIRE_VERSION) throw new WireError('version', `wire version mismatch: the peer speaks version ${version}, this LiveStack speaks ${WIRE_VERSION} (run the same LiveStack version on the coordinator and every agent)`);
-        const type = head.readUInt16BE(6);
-        if (!typeNames.has(type)) throw new WireError('type', `unknown frame type ${type}`);
-        const length = head.readUInt32BE(8);
-        if (length > this.maxFrameBytes) throw new WireError('size', `frame of ${length} bytes (${frameTypeName(type)}) exceeds the limit of ${this.maxFrameBytes} bytes`);
-        this.header = { type: type as FrameTypeNumber, length };
+  }
+
+  /** The next complete frame, or null; a limit changed after one frame applies to the next. */
+  read(): Frame | null {
+    if (this.header === null) {
+      if (this.buffered < HEADER_BYTES) {
+        // a peer that does not speak this protocol is told at once, not after 12 bytes
+        if (this.buffered >= 4 && this.peekMagic() !== WIRE_MAGIC) this.badMagic();
+        return null;
       }
-      if (this.buffered < this.header.length) break;
-      frames.push({ type: this.header.type, payload: this.take(this.header.length) });
-      this.header = null;
+      const head = this.take(HEADER_BYTES);
+      const magic = head.readUInt32BE(0);
+      if (magic !== WIRE_MAGIC) this.badMagic();
+      const version = head.readUInt16BE(4);
+      if (version !== WIRE_VERSION) throw new WireError('version', `wire version mismatch: the peer speaks version ${version}, this LiveStack speaks ${WIRE_VERSION} (run the same LiveStack version on the coordinator and every agent)`);
+      const type = head.readUInt16BE(6);
+      if (!typeNames.has(type)) throw new WireError('type', `unknown frame type ${type}`);
+      const length = head.readUInt32BE(8);
+      if (length > this.maxFrameBytes) throw new WireError('size', `frame of ${length} bytes (${frameTypeName(type)}) exceeds the limit of ${this.maxFrameBytes} bytes`);
+      this.header = { type: type as FrameTypeNumber, length };
     }
-    return frames;
+    if (this.buffered < this.header.length) return null;
+    const frame = { type: this.header.type, payload: this.take(this.header.length) };
+    this.header = null;
+    return frame;
   }
 
   private peekMagic(): number {
@@ -432,16 +441,19 @@ export class WireConnection {
       if (this.closed) return;
       this.lastReceivedMs = Date.now();
       this.bytesReceived += chunk.length;
-      let frames: Frame[];
-      try {
-        frames = this.reader.push(chunk);
-      } catch (error) {
-        // a reader bug must not take the process down: drop this connection only
-        this.reject(error instanceof WireError ? error : new WireError('malformed', `unreadable frame: ${(error as Error).message}`));
-        return;
-      }
-      for (const frame of frames) {
+      this.reader.append(chunk);
+      // one frame at a time: handling a frame (authentication) may change the limit for the next
+      for (;;) {
         if (this.closed) return;
+        let frame: Frame | null;
+        try {
+          frame = this.reader.read();
+        } catch (error) {
+          // a reader bug must not take the process down: drop this connection only
+          this.reject(error instanceof WireError ? error : new WireError('malformed', `unreadable frame: ${(error as Error).message}`));
+          return;
+        }
+        if (frame === null) return;
         this.framesReceived++;
         if (frame.type === FrameType.Heartbeat) continue;
         try {
