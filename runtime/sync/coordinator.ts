@@ -360,6 +360,9 @@ export async function simulateDistributed(plan: Plan, options: DistributedOption
     throw new UnsupportedPlanError(`distributed runs take model hosts only in this version; ${live.length} host(s) are live (${live.slice(0, 3).map((h) => `${h.name}: kind ${h.kind}`).join(', ')}${live.length > 3 ? ', …' : ''}): run this scenario without --agents`);
   }
   if (options.agents.length === 0) throw new AgentError('', 'no agents given (--agents HOST:PORT,…)');
+  const addresses = options.agents.map((a) => `${a.host}:${a.port}`);
+  const twice = addresses.find((a, i) => addresses.indexOf(a) !== i);
+  if (twice !== undefined) throw new AgentError('', `agent ${twice} is given twice: an agent runs one partition at a time`);
   const network = buildNetwork(plan);
   const endNs = options.endNs ?? plan.durationNs ?? Number.MAX_SAFE_INTEGER;
   const connected = await Promise.allSettled(options.agents.map((a) => AgentLink.connect(a, options.token, options)));

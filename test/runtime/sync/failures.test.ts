@@ -193,6 +193,7 @@ test.serial('an unreachable agent is named at once with what to do', async (t) =
   const error = await t.throwsAsync(simulateDistributed(small, { agents: [addressOf(steady), { host: '127.0.0.1', port, name: null }], token }));
   t.regex(error!.message, new RegExp(`agent at 127\\.0\\.0\\.1:${port} refused the connection: start it with \`livestack agent --listen 127\\.0\\.0\\.1:${port}`));
   t.true(performance.now() - started < 5000);
+  await t.throwsAsync(simulateDistributed(small, { agents: [addressOf(steady), addressOf(steady)], token }), { message: /agent 127\.0\.0\.1:\d+ is given twice/ });
   await stillServes(t, steady);
 });
 
