@@ -118,7 +118,7 @@ export class AgentLink implements PartitionEndpoint {
   private inflight: Promise<unknown> = Promise.resolve();
   private planned = false;
   /** closed by this side: not a failure */
-  private ending = false;
+  ending = false;
   connection!: WireConnection;
 
   private constructor(readonly address: AgentAddress) {}
@@ -174,6 +174,11 @@ export class AgentLink implements PartitionEndpoint {
         throw new AgentError(link.name, `${link.label} could not prove it holds the token: use the same --token-file on the coordinator and every agent`);
       }
       link.capabilities = parseJson<Record<string, unknown>>(welcome.payload.subarray(PROOF_BYTES), 'Welcome');
+    } catch (error) {
+      // nothing of a failed handshake stays open
+      link.ending = true;
+      link.connection.close('handshake failed');
+      throw error instanceof AgentError ? error : new AgentError(link.name, `${link.label}: handshake failed: ${(error as Error).message}`);
     } finally {
       clearTimeout(handshake);
     }

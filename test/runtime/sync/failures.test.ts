@@ -197,6 +197,18 @@ test.serial('an unreachable agent is named at once with what to do', async (t) =
   await stillServes(t, steady);
 });
 
+test.serial('something else listening, or an agent with another name, is refused by the coordinator', async (t) => {
+  const server = createServer((socket) => socket.end('SSH-2.0-OpenSSH_9.2\r\n'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  t.teardown(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  const error = await t.throwsAsync(simulateDistributed(small, { agents: [{ host: '127.0.0.1', port, name: null }], token }));
+  t.regex(error!.message, new RegExp(`\\(127\\.0\\.0\\.1:${port}\\) ended the session before the run started: not a LiveStack wire frame \\(bad magic`));
+  const named = await t.throwsAsync(simulateDistributed(small, { agents: [{ ...addressOf(steady), name: 'other' }], token }));
+  t.regex(named!.message, /the agent at 127\.0\.0\.1:\d+ is called "steady", the agents file says "other"/);
+  await stillServes(t, steady);
+});
+
 test.serial('a long window is no hang: the agent keeps its heartbeats going while it simulates', async (t) => {
   t.timeout(60_000);
   // one agent, no cut link: windows of 1 s virtual, each of them far more work than a 200 ms timeout
