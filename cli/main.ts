@@ -1,6 +1,6 @@
 // The `livestack` command line. Exit codes (ARCHITECTURE.md): 0 ok,
 // 1 scenario error or failed expectation, 2 usage error, 3 missing capability.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import chalk from 'chalk';
 import type { CompileResult } from '../dsl/compile.ts';
 import { formatDiagnostic, type Diagnostic } from '../dsl/diagnostics.ts';
@@ -232,7 +232,7 @@ exits 1.`,
       const partitionsText = args.flags.get('partitions')?.[0];
       const partitions = partitionsText === undefined ? undefined : Number(partitionsText);
       if (partitions !== undefined && (!Number.isInteger(partitions) || partitions < 1)) throw new UsageError('--partitions needs a whole number ≥ 1');
-      const distributed = await distributedOptions(args);
+      const distributed = await distributedOptions(args, io);
       if (distributed !== undefined && partitions !== undefined) throw new UsageError('--partitions and --agents exclude each other: with agents, each agent runs one partition');
       const { runPlans, sweepTable, RunFailure } = await import('../runtime/run.ts');
       const { defaultRunPath } = await import('../runtime/report/rundir.ts');
@@ -310,7 +310,7 @@ Options:
       } catch (error) {
         throw new UsageError(`--listen: ${(error as Error).message}`);
       }
-      const token = readToken(args);
+      const token = readToken(args, io);
       if (token === undefined) throw new UsageError('--token-file FILE is required (the same token as the coordinator\'s)');
       const timeoutText = args.flags.get('heartbeat-timeout')?.[0];
       const timeoutMs = timeoutText === undefined ? undefined : durationMs(timeoutText, '--heartbeat-timeout');
@@ -363,9 +363,14 @@ function notYet(summary: string, usage: string, waitingFor: string): Command {
   };
 }
 
-function readToken(args: ReturnType<typeof parseArgs>): Buffer | undefined {
+function readToken(args: ReturnType<typeof parseArgs>, io: Io): Buffer | undefined {
   const file = args.flags.get('token-file')?.[0];
   if (file === undefined) return undefined;
+  try {
+    if ((statSync(file).mode & 0o077) !== 0) io.err(`warning: ${file} is readable by other users; chmod 600 ${file}\n`);
+  } catch {
+    // reported by the read below
+  }
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -385,7 +390,7 @@ function durationMs(text: string, flag: string): number {
   return ns / 1_000_000;
 }
 
-async function distributedOptions(args: ReturnType<typeof parseArgs>) {
+async function distributedOptions(args: ReturnType<typeof parseArgs>, io: Io) {
   const list = args.flags.get('agents');
   const file = args.flags.get('agents-file')?.[0];
   if (list === undefined && file === undefined) {
@@ -401,7 +406,7 @@ async function distributedOptions(args: ReturnType<typeof parseArgs>) {
     throw new UsageError((error as NodeJS.ErrnoException).code === 'ENOENT' ? `--agents-file ${file}: no such file` : (error as Error).message);
   }
   if (agents.length === 0) throw new UsageError('--agents needs at least one HOST:PORT');
-  const token = readToken(args);
+  const token = readToken(args, io);
   if (token === undefined) throw new UsageError('--agents needs --token-file FILE (the token the agents were started with)');
   const timeoutText = args.flags.get('agent-timeout')?.[0];
   return { agents, token, ...(timeoutText === undefined ? {} : { timeoutMs: durationMs(timeoutText, '--agent-timeout') }) };
