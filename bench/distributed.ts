@@ -13,6 +13,7 @@
 // four to a host on another leaf of its own site, one in four to the other site.
 // The partitioner cuts the WAN link, so the window (lookahead) is 2 ms.
 //
+// Both modes run: star (through the coordinator) and direct (agent to agent).
 // Figures: wall-time ratio (2 agents / 1 process; goal ≤ 1.2×), the sync overhead
 // (advance messages per window, of them null ones carrying no events, the time
 // each agent waited rather than simulated), and protocol throughput (events/s and
@@ -124,8 +125,12 @@ export function startAgent(name: string, tokenFile: string): Promise<AgentProces
 
 // ---- one comparison ----
 
+export type Mode = 'star' | 'direct';
+
 export interface Comparison {
   shape: SitesShape;
+  /** star: every event and time advance goes through the coordinator; direct: agents exchange them among themselves */
+  mode: Mode;
   events: number;
   singleWallS: number;
   /** simulateDistributed() as a whole: connect, ship the plan, run, collect results */
@@ -151,7 +156,7 @@ export interface Comparison {
  * The 1-process baseline, in a fresh process like the agents (a long-lived bench process runs
  * the same simulation up to 2× slower: its heap holds the earlier runs and the coordinator).
  */
-function baseline(shape: SitesShape, repeat: number): { wallS: number; traceHash: string; events: number } {
+export function baseline(shape: SitesShape, repeat: number): { wallS: number; traceHash: string; events: number } {
   const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--baseline', String(shape.hosts), String(shape.durationNs), String(repeat)], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 20 });
   if (child.status !== 0) throw new Error(`the 1-process baseline failed: ${child.stderr}`);
   return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { wallS: number; traceHash: string; events: number };
@@ -170,16 +175,15 @@ async function runBaseline(shape: SitesShape, repeat: number): Promise<void> {
 }
 
 /** The fastest of `repeat` runs of each side (the first runs also warm the JIT). */
-export async function compare(shape: SitesShape, agents: readonly AgentAddress[], token: Buffer, repeat = 1): Promise<Comparison> {
+export async function compare(shape: SitesShape, agents: readonly AgentAddress[], token: Buffer, repeat = 1, mode: Mode = 'star', single = baseline(shape, repeat + 1)): Promise<Comparison> {
   const plan = compileSites(shape);
-  // one more run than asked in the baseline's fresh process: its first run warms the JIT, as the smoke run warms the agents
-  const single = baseline(shape, repeat + 1);
+  // the baseline's fresh process makes one more run than asked: its first run warms the JIT, as the smoke run warms the agents
   const singleWallS = single.wallS;
   let distributedWallS = Infinity;
   let result: DistributedResult | null = null;
   for (let k = 0; k < repeat; k++) {
     const start = performance.now();
-    const run = await simulateDistributed(plan, { agents, token });
+    const run = await simulateDistributed(plan, { agents, token, direct: mode === 'direct' });
     const wallS = (performance.now() - start) / 1000;
     if (run.failure !== null) throw new Error(run.failure);
     if (wallS < distributedWallS) {
@@ -196,6 +200,7 @@ export async function compare(shape: SitesShape, agents: readonly AgentAddress[]
   const frames = 2 * steps;
   return {
     shape,
+    mode,
     events: single.events,
     singleWallS,
     distributedWallS,
@@ -271,14 +276,14 @@ export async function protocolThroughput(events = 200_000, batch = 1000, roundTr
 
 function row(c: Comparison): string[] {
   return [
-    String(c.shape.hosts), `${c.shape.durationNs / 1e9}`, c.events.toLocaleString('en-US'), c.singleWallS.toFixed(3), c.distributedWallS.toFixed(3), c.loopWallS.toFixed(3),
+    String(c.shape.hosts), c.mode, `${c.shape.durationNs / 1e9}`, c.events.toLocaleString('en-US'), c.singleWallS.toFixed(3), c.distributedWallS.toFixed(3), c.loopWallS.toFixed(3),
     `${c.ratio.toFixed(2)}×`, `${c.windowNs / 1e6}ms`, String(c.windows), c.advancesPerWindow.toFixed(2), c.nullPerWindow.toFixed(2),
     c.waitingS.map((w) => w.toFixed(2)).join('/'), c.busyS.map((w) => w.toFixed(2)).join('/'), Math.round(c.framesPerSec).toLocaleString('en-US'), c.hashesMatch ? 'same' : 'DIFFERENT',
   ];
 }
 
 export function formatTable(comparisons: readonly Comparison[]): string {
-  const header = ['hosts', 'virt s', 'events', '1-proc s', '2-agent s', 'loop s', 'ratio', 'window', 'windows', 'adv/win', 'null/win', 'wait s', 'busy s', 'frames/s', 'trace'];
+  const header = ['hosts', 'mode', 'virt s', 'events', '1-proc s', '2-agent s', 'loop s', 'ratio', 'window', 'windows', 'adv/win', 'null/win', 'wait s', 'busy s', 'frames/s', 'trace'];
   const rows = [header, ...comparisons.map(row)];
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n');
@@ -301,14 +306,16 @@ export async function runBench(shapes: readonly SitesShape[], options: { repeat?
     handles.push(...(await Promise.all([startAgent('bench-a', tokenFile), startAgent('bench-b', tokenFile)])));
     const agents = handles.map((h) => h.address);
     // warm the JIT of the agents and of this process on the smoke size first
-    await compare(SMOKE, agents, token);
+    await compare(SMOKE, agents, token, 1, 'star');
+    await compare(SMOKE, agents, token, 1, 'direct');
     const comparisons: Comparison[] = [];
     for (const shape of shapes) {
       options.log?.(`${shape.hosts} hosts, ${shape.durationNs / 1e9} s virtual…`);
-      comparisons.push(await compare(shape, agents, token, options.repeat ?? 1));
+      const single = baseline(shape, (options.repeat ?? 1) + 1);
+      for (const mode of ['star', 'direct'] as const) comparisons.push(await compare(shape, agents, token, options.repeat ?? 1, mode, single));
     }
     const protocol = await protocolThroughput(options.protocolEvents, 1000, options.roundTrips);
-    const problems = comparisons.filter((c) => !c.hashesMatch).map((c) => `${c.shape.hosts} hosts: the trace hash of 2 agents differs from 1 process`);
+    const problems = comparisons.filter((c) => !c.hashesMatch).map((c) => `${c.shape.hosts} hosts (${c.mode}): the trace hash of 2 agents differs from 1 process`);
     return { comparisons, protocol, problems };
   } finally {
     for (const h of handles) h.stop();
@@ -321,10 +328,11 @@ export function printReport(report: BenchReport, log: (line: string) => void = c
   log('');
   log('1-proc s = simulate() in a fresh process (fastest run after a warm-up run); 2-agent s = simulateDistributed() from this process with');
   log('2 warm agent processes: connect, handshake, ship the plan, run, collect results (fastest of --repeat). loop s = the window loop alone.');
-  log('ratio = 2-agent s / 1-proc s; goal ≤ 1.2×.');
-  log('adv/win = Advance messages per window over both agents (an agent with nothing before the horizon is not asked); null/win = of them, the');
+  log('ratio = 2-agent s / 1-proc s; goal ≤ 1.2×. mode star: events and time advances go through the coordinator (one round trip per');
+  log('window); direct: the agents send them to each other (one hop per window), the coordinator only starts and watches.');
+  log('adv/win = Advance (star) or Round (direct) messages per window over both agents (star skips an agent with nothing before the horizon); null/win = of them, the');
   log('ones carrying no events (pure time advances). wait s = per agent, loop time not spent simulating (sync overhead); busy s = simulating.');
-  for (const c of report.comparisons) log(`  ${c.shape.hosts} hosts: ratio ${c.ratio.toFixed(2)}× (goal ≤ 1.2×: ${c.ratio <= 1.2 ? 'met' : 'NOT met'}), ${c.eventsCrossed.toLocaleString('en-US')} events crossed agents`);
+  for (const c of report.comparisons) log(`  ${c.shape.hosts} hosts, ${c.mode}: ratio ${c.ratio.toFixed(2)}× (goal ≤ 1.2×: ${c.ratio <= 1.2 ? 'met' : 'NOT met'}), ${c.eventsCrossed.toLocaleString('en-US')} events crossed agents`);
   const p = report.protocol;
   log('');
   log(`protocol (one loopback connection, both ends in one process): ${Math.round(p.eventsPerSec).toLocaleString('en-US')} events/s in batches of ${p.batch} (1000-byte packets), ${Math.round(p.roundTripsPerSec).toLocaleString('en-US')} empty Advance/Done round trips/s`);

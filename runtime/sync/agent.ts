@@ -44,6 +44,51 @@ export interface PlanMessage {
   heartbeatMs?: number;
 }
 
+export interface PeersMessage {
+  peers: Array<{ index: number; host: string; port: number }>;
+  windowNs: number;
+  endNs: number;
+  /** every partition's next event time at the start (null: none) */
+  nexts: Array<number | null>;
+  progressMs: number;
+}
+
+export interface StoppedMessage {
+  reachedNs: number;
+  rounds: number;
+  nullRounds: number;
+  eventsSent: number;
+  busyNs: number;
+  events: number;
+  /** why the loop ended early (a lost peer), or null */
+  problem: string | null;
+}
+
+interface DirectRun {
+  peers: Map<number, WireConnection>;
+  expected: number;
+  windowNs: number;
+  endNs: number;
+  progressMs: number;
+  round: number;
+  /** the start of this round's window: the earliest next event or event in transit anywhere */
+  startNs: number;
+  /** this round's Round messages are out; ownMin = min(own next event, earliest event sent) */
+  ownSent: boolean;
+  ownMin: number;
+  /** Round messages of peers, by round (a peer may be one round ahead) */
+  received: Map<number, { count: number; min: number; events: SimEvent[] }>;
+  /** Events chunks of a peer's next Round message */
+  chunks: Map<number, SimEvent[]>;
+  started: boolean;
+  stopRequested: boolean;
+  stopped: boolean;
+  closing: boolean;
+  lastProgressMs: number;
+  lastYieldMs: number;
+  stats: { reachedNs: number; rounds: number; nullRounds: number; eventsSent: number; busyNs: number };
+}
+
 export interface ReadyMessage {
   components: number;
   nextEventTime: number | null;
@@ -126,13 +171,18 @@ export class Agent {
     return true;
   }
 
+  /** @internal the session running run `runId`, if any */
+  runningSession(runId: string): Session | null {
+    return this.running !== null && this.running.runId === runId ? this.running : null;
+  }
+
   /** @internal */
   release(session: Session): void {
     if (this.running === session) this.running = null;
   }
 }
 
-type State = 'hello' | 'authenticated' | 'running' | 'finished';
+type State = 'hello' | 'authenticated' | 'running' | 'finished' | 'peer';
 
 class Session {
   readonly connection: WireConnection;
@@ -141,7 +191,11 @@ class Session {
   private readonly peer: string;
   private handshakeTimer: NodeJS.Timeout | null = null;
   private part: BuiltPart | null = null;
-  private runId = '';
+  runId = '';
+  /** direct mode: this agent's side of the agent-to-agent loop */
+  private direct: DirectRun | null = null;
+  /** a peer session (an agent connected for direct mode): the run it serves and the peer's index */
+  private peerOf: { session: Session; index: number } | null = null;
   private inbound: SimEvent[] = [];
   private readonly writer = new EventWriter();
   /** a window is running in slices (between two of them, the event loop runs) */
@@ -172,6 +226,11 @@ class Session {
 
   ended(reason: string, error: WireError | null): void {
     if (this.handshakeTimer !== null) clearTimeout(this.handshakeTimer);
+    if (this.state === 'peer') {
+      this.peerOf?.session.peerLost(this.peerOf.index, reason);
+      this.peerOf = null;
+      return;
+    }
     if (this.state === 'hello' || error !== null) {
       this.agent.counts.rejected++;
       this.log(`rejected connection from ${this.peer}: ${reason}`);
@@ -183,7 +242,8 @@ class Session {
     } else {
       this.log(`connection from ${this.peer} closed before a plan: ${reason}`);
     }
-    // nothing of the run survives the session: the partition, its network and queues go with it
+    // nothing of the run survives the session: the partition, its network, queues and peer links go with it
+    this.endDirect();
     this.part = null;
     this.inbound = [];
     this.agent.release(this);
@@ -195,8 +255,12 @@ class Session {
         if (frame.type !== FrameType.Auth) throw new WireError('order', `expected an Auth frame first, got frame type ${frame.type}`);
         this.authenticate(frame.payload);
         return;
+      case 'peer':
+        this.peerOf!.session.onPeerFrame(this.peerOf!.index, frame);
+        return;
       case 'authenticated':
         if (frame.type === FrameType.Abort) return this.connection.close('the coordinator ended the session');
+        if (frame.type === FrameType.Join) return this.join(frame.payload);
         if (frame.type !== FrameType.Plan) throw new WireError('order', `expected a Plan frame, got frame type ${frame.type}`);
         this.plan(frame.payload);
         return;
@@ -255,7 +319,7 @@ class Session {
    * time it lets the event loop run (heartbeats go out, an Abort is seen) and goes on, so a long
    * window does not look like a hung agent. Answers with Done when the window is through.
    */
-  private runWindow(part: BuiltPart, horizon: number, sliceNs: number, busyNsBefore: number): void {
+  private runWindow(part: BuiltPart, horizon: number, sliceNs: number, busyNsBefore: number, onDone: (busyNs: number) => void = (busyNs) => this.sendDone(busyNs)): void {
     const partition = part.partition;
     const started = process.hrtime.bigint();
     // yield well within a heartbeat period, so the coordinator never waits a timeout for one
@@ -271,7 +335,7 @@ class Session {
           this.advancing = false;
           if (this.part !== part || this.connection.closed) return;
           try {
-            this.runWindow(part, horizon, sliceNs, busyNs);
+            this.runWindow(part, horizon, sliceNs, busyNs, onDone);
           } catch (error) {
             this.connection.fail(`agent ${this.agent.options.name}: ${(error as Error).message}`);
           }
@@ -279,12 +343,209 @@ class Session {
         return;
       }
     }
+    onDone(busyNsBefore + Number(process.hrtime.bigint() - started));
+  }
+
+  private sendDone(busyNs: number): void {
+    const partition = this.part!.partition;
     const outbox = partition.takeOutbox();
     const head = Buffer.allocUnsafe(24);
     head.writeDoubleBE(partition.nextEventTime(), 0);
     head.writeDoubleBE(partition.eventsHandled, 8);
-    head.writeDoubleBE(busyNsBefore + Number(process.hrtime.bigint() - started), 16);
+    head.writeDoubleBE(busyNs, 16);
     sendWithEvents(this.connection, FrameType.Done, head, outbox, this.writer);
+  }
+
+  // ---- direct mode ----
+  //
+  // Every agent runs the same rounds: it simulates [T, H = min(T + window, end)), then sends
+  // every peer a Round message (its events for that peer, its next event time, the earliest
+  // event it sent anyone). With the Round messages of all peers in, every agent knows every
+  // next event time and every event in transit, so all compute the same next T; events sent
+  // in a round land at or after its H (the window is the lookahead). No coordinator hop.
+
+  private join(payload: Buffer): void {
+    const message = parseJson<{ runId?: string; index?: number }>(payload, 'Join');
+    const session = this.agent.runningSession(String(message.runId));
+    if (session === null || !Number.isInteger(message.index)) {
+      this.connection.fail(`agent ${this.agent.options.name} runs no run ${String(message.runId)}`);
+      return;
+    }
+    this.state = 'peer';
+    this.peerOf = { session, index: message.index! };
+    session.attachPeer(message.index!, this.connection);
+  }
+
+  private startDirect(message: PeersMessage): void {
+    const part = this.part!;
+    if (this.direct !== null) throw new WireError('order', 'a second Peers frame');
+    const nexts = message.nexts.map((n) => n ?? Infinity);
+    this.direct = {
+      peers: new Map(), expected: message.peers.length - 1, windowNs: message.windowNs, endNs: message.endNs, progressMs: message.progressMs,
+      round: 0, startNs: Math.min(...nexts), ownSent: false, ownMin: Infinity, received: new Map(), chunks: new Map(),
+      started: false, stopRequested: false, stopped: false, closing: false, lastProgressMs: performance.now(), lastYieldMs: performance.now(),
+      stats: { reachedNs: 0, rounds: 0, nullRounds: 0, eventsSent: 0, busyNs: 0 },
+    };
+    const options = { heartbeatMs: this.connection.options.heartbeatMs, timeoutMs: this.connection.options.timeoutMs };
+    // the agent with the lower index connects; both ends then hold one WireConnection per peer
+    for (const peer of message.peers) {
+      if (peer.index <= part.index) continue;
+      void (async () => {
+        const { AgentLink } = await import('./coordinator.ts');
+        const link = await AgentLink.connect({ host: peer.host, port: peer.port, name: null }, this.agent.options.token, options);
+        link.ending = true; // from now on, its closing is reported by this session
+        const connection = link.connection;
+        connection.send(FrameType.Join, jsonPayload({ runId: this.runId, index: part.index }));
+        this.attachPeer(peer.index, connection);
+        connection.onFrame = (frame) => this.onPeerFrame(peer.index, frame);
+        connection.onClose = (reason) => this.peerLost(peer.index, reason);
+      })().catch((error: unknown) => this.stopDirect(`cannot reach peer agent ${peer.index + 1} at ${peer.host}:${peer.port}: ${(error as Error).message}`));
+    }
+    this.maybeStartDirect();
+  }
+
+  attachPeer(index: number, connection: WireConnection): void {
+    const direct = this.direct;
+    if (direct === null || direct.peers.has(index)) {
+      connection.fail(`agent ${this.agent.options.name} did not expect peer ${index + 1}`);
+      return;
+    }
+    direct.peers.set(index, connection);
+    this.maybeStartDirect();
+  }
+
+  private maybeStartDirect(): void {
+    const direct = this.direct;
+    if (direct === null || direct.started || direct.peers.size < direct.expected) return;
+    direct.started = true;
+    this.log(`run ${this.runId}: direct mode with ${direct.expected} peer(s)`);
+    this.directStep();
+  }
+
+  private directStep(): void {
+    const direct = this.direct;
+    const part = this.part;
+    if (direct === null || part === null || direct.stopped) return;
+    if (direct.stopRequested || direct.startNs >= direct.endNs) {
+      this.stopDirect(null);
+      return;
+    }
+    const horizon = Math.min(direct.startNs + direct.windowNs, direct.endNs);
+    const partition = part.partition;
+    const sliceNs = Math.max(1, Math.ceil((horizon - Math.min(horizon, partition.nextEventTime())) / WINDOW_SLICES));
+    this.runWindow(part, horizon, sliceNs, 0, (busyNs) => this.sendRound(horizon, busyNs));
+  }
+
+  private sendRound(horizon: number, busyNs: number): void {
+    const direct = this.direct;
+    const part = this.part;
+    if (direct === null || part === null || direct.stopped) return;
+    const partition = part.partition;
+    const outbox = partition.takeOutbox();
+    let sentMin = Infinity;
+    let sent = 0;
+    for (const events of outbox.values()) {
+      sent += events.length;
+      for (const e of events) if (e.time < sentMin) sentMin = e.time;
+    }
+    const next = partition.nextEventTime();
+    const head = Buffer.allocUnsafe(24);
+    head.writeDoubleBE(direct.round, 0);
+    head.writeDoubleBE(next, 8);
+    head.writeDoubleBE(sentMin, 16);
+    for (const [index, connection] of direct.peers) sendWithEvents(connection, FrameType.Round, head, [[index, outbox.get(index) ?? []]], this.writer);
+    const stats = direct.stats;
+    stats.rounds++;
+    stats.busyNs += busyNs;
+    stats.eventsSent += sent;
+    if (sent === 0) stats.nullRounds++;
+    stats.reachedNs = horizon;
+    direct.ownMin = Math.min(next, sentMin);
+    direct.ownSent = true;
+    const now = performance.now();
+    if (now - direct.lastProgressMs >= direct.progressMs) {
+      direct.lastProgressMs = now;
+      this.connection.send(FrameType.Progress, jsonPayload({ reachedNs: horizon, events: partition.eventsHandled }));
+    }
+    if (direct.stopRequested) this.stopDirect(null);
+    else this.directMaybeAdvance();
+  }
+
+  onPeerFrame(index: number, frame: Frame): void {
+    const direct = this.direct;
+    const part = this.part;
+    if (direct === null || part === null) throw new WireError('order', 'a peer frame outside a direct run');
+    const mine = (destination: number) => {
+      if (destination !== part.index) throw new WireError('malformed', `peer ${index + 1} sent events for partition ${destination} to partition ${part.index}`);
+    };
+    if (frame.type === FrameType.Events) {
+      let list = direct.chunks.get(index);
+      if (list === undefined) direct.chunks.set(index, (list = []));
+      const chunk = list;
+      readGroups(frame.payload, 0, (destination, events) => {
+        mine(destination);
+        for (const e of events) chunk.push(e);
+      });
+      return;
+    }
+    if (frame.type !== FrameType.Round || frame.payload.length < 24) throw new WireError('order', `peer ${index + 1} sent frame type ${frame.type} (expected Round)`);
+    const round = frame.payload.readDoubleBE(0);
+    if (!(round >= direct.round)) throw new WireError('order', `peer ${index + 1} sent round ${round}, this agent is at round ${direct.round}`);
+    let entry = direct.received.get(round);
+    if (entry === undefined) direct.received.set(round, (entry = { count: 0, min: Infinity, events: [] }));
+    const target = entry;
+    for (const e of direct.chunks.get(index) ?? []) target.events.push(e);
+    direct.chunks.delete(index);
+    readGroups(frame.payload, 24, (destination, events) => {
+      mine(destination);
+      for (const e of events) target.events.push(e);
+    });
+    target.count++;
+    target.min = Math.min(target.min, frame.payload.readDoubleBE(8), frame.payload.readDoubleBE(16));
+    this.directMaybeAdvance();
+  }
+
+  private directMaybeAdvance(): void {
+    const direct = this.direct;
+    const part = this.part;
+    if (direct === null || part === null || direct.stopped || !direct.ownSent) return;
+    const entry = direct.received.get(direct.round);
+    if ((entry?.count ?? 0) < direct.expected) return;
+    direct.received.delete(direct.round);
+    if (entry !== undefined && entry.events.length > 0) part.partition.deliver(entry.events);
+    direct.startNs = Math.min(direct.ownMin, entry?.min ?? Infinity);
+    direct.round++;
+    direct.ownSent = false;
+    // the next round without growing the stack; the event loop runs now and then (heartbeats)
+    const now = performance.now();
+    if (now - direct.lastYieldMs > 50) {
+      direct.lastYieldMs = now;
+      setImmediate(() => this.directStep());
+    } else queueMicrotask(() => this.directStep());
+  }
+
+  peerLost(index: number, reason: string): void {
+    const direct = this.direct;
+    if (direct === null || direct.closing || direct.stopped) return;
+    this.log(`run ${this.runId}: lost peer ${index + 1}: ${reason}`);
+    this.stopDirect(`lost its link to peer agent ${index + 1}: ${reason}`);
+  }
+
+  private stopDirect(problem: string | null): void {
+    const direct = this.direct;
+    if (direct === null || direct.stopped) return;
+    direct.stopped = true;
+    const { reachedNs, rounds, nullRounds, eventsSent, busyNs } = direct.stats;
+    this.connection.send(FrameType.Stopped, jsonPayload({ reachedNs, rounds, nullRounds, eventsSent, busyNs, events: this.part?.partition.eventsHandled ?? 0, problem }));
+  }
+
+  private endDirect(): void {
+    const direct = this.direct;
+    if (direct === null) return;
+    direct.closing = true;
+    direct.stopped = true;
+    for (const connection of direct.peers.values()) connection.close('the run is over');
+    this.direct = null;
   }
 
   private running(frame: Frame): void {
@@ -324,6 +585,16 @@ class Session {
       }
       case FrameType.Abort:
         this.connection.close('the coordinator abandoned the run');
+        return;
+      case FrameType.Peers:
+        this.startDirect(parseJson<PeersMessage>(frame.payload, 'Peers'));
+        return;
+      case FrameType.Stop:
+        if (this.direct !== null) {
+          this.direct.stopRequested = true;
+          // waiting for peers: stop now; simulating: at the end of the window
+          if (this.direct.ownSent && !this.direct.stopped) this.stopDirect(null);
+        }
         return;
       default:
         throw new WireError('order', `frame type ${frame.type} is not expected during a run`);

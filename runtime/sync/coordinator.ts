@@ -14,11 +14,11 @@ import { runWindows, type PartitionEndpoint, type SyncStats, type WindowResult }
 import { formatVirtual } from '../core/time.ts';
 import { buildNetwork, UnsupportedPlanError } from '../model/network.ts';
 import type { SimulationResult } from '../simulation.ts';
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_TIMEOUT_MS, type HelloMessage, type PlanMessage, type ReadyMessage } from './agent.ts';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_TIMEOUT_MS, type HelloMessage, type PeersMessage, type PlanMessage, type ReadyMessage, type StoppedMessage } from './agent.ts';
 import { mergeResults, type PartResults } from './part.ts';
 import { lookahead, splitPlan, SplitError, type Split } from './split.ts';
 import {
-  EventWriter, FrameType, frameTypeName, MAX_FRAME_BYTES, newNonce, NONCE_BYTES, parseJson, proof, proofMatches, PROOF_BYTES,
+  EventWriter, FrameType, frameTypeName, jsonPayload, MAX_FRAME_BYTES, newNonce, NONCE_BYTES, parseJson, proof, proofMatches, PROOF_BYTES,
   readGroups, sendWithEvents, WireConnection, WireError, type Frame, type FrameTypeNumber,
 } from './wire.ts';
 
@@ -197,6 +197,13 @@ export class AgentLink implements PartitionEndpoint {
       readGroups(frame.payload, 0, (destination, events) => this.addIncoming(destination, events));
       return;
     }
+    if (frame.type === FrameType.Progress) {
+      const progress = parseJson<{ reachedNs: number; events: number }>(frame.payload, 'Progress');
+      this.reachedNs = progress.reachedNs;
+      this.events = progress.events;
+      this.onProgressMessage?.(progress);
+      return;
+    }
     const waiter = this.waiter;
     if (waiter === null || waiter.expect !== frame.type) throw new WireError('order', `unexpected ${frameTypeName(frame.type)} frame${waiter === null ? '' : ` (waiting for ${frameTypeName(waiter.expect)})`}`);
     this.waiter = null;
@@ -279,6 +286,31 @@ export class AgentLink implements PartitionEndpoint {
     return { outbox, nextEventTime: this.next };
   }
 
+  /** direct mode: Progress frames (virtual time reached, events handled) */
+  onProgressMessage: ((message: { reachedNs: number; events: number }) => void) | null = null;
+
+  /** Direct mode: sends Peers and resolves with the agent's Stopped message. */
+  async runDirect(message: PeersMessage): Promise<StoppedMessage> {
+    const reply = this.expect(FrameType.Stopped);
+    this.inflight = reply;
+    this.connection.send(FrameType.Peers, jsonPayload(message));
+    const stopped = parseJson<StoppedMessage>((await reply).payload, 'Stopped');
+    this.reachedNs = stopped.reachedNs;
+    this.events = stopped.events;
+    const c = this.counters;
+    c.steps = stopped.rounds;
+    c.nullSteps = stopped.nullRounds;
+    c.eventsReceived = stopped.eventsSent;
+    c.busyNs = stopped.busyNs;
+    return stopped;
+  }
+
+  /** Direct mode: asks the agent to stop at the end of its round. */
+  stop(): void {
+    if (this.connection.closed) return;
+    this.connection.send(FrameType.Stop);
+  }
+
   // the PartitionEndpoint calls of the call-per-operation loop, on top of step()
   deliver(events: readonly SimEvent[]): void {
     for (const e of events) this.delivered.push(e);
@@ -329,6 +361,8 @@ export interface DistributedOptions {
   heartbeatMs?: number;
   timeoutMs?: number;
   connectTimeoutMs?: number;
+  /** the agents exchange events among themselves (one hop per window) instead of through the coordinator */
+  direct?: boolean;
   /** component id → agent index, instead of splitPlan (tests: random splits) */
   assignment?: Int32Array;
   /** notes for the user (which agent got what) */
@@ -412,14 +446,20 @@ export async function simulateDistributed(plan: Plan, options: DistributedOption
     const ready = await Promise.all(links.map((link, index) => link.sendPlan({ plan: planText, assignment, index, partitions: links.length, runId, heartbeatMs: link.connection.options.heartbeatMs })));
     ready.forEach((r, i) => options.log?.(`${links[i]!.label}: partition ${i + 1}/${links.length}, ${r.components} components`));
     const started = performance.now();
-    stats = await runWindows(links, {
-      endNs,
-      windowNs,
-      onWindow: (t) => {
-        reached = t;
-        return options.onProgress?.(t, links.reduce((n, l) => n + l.events, 0));
-      },
-    });
+    if (options.direct === true) {
+      const outcome = await runDirect(links, ready, { endNs, windowNs, ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) }, (t) => (reached = t));
+      stats = outcome.stats;
+      failure = outcome.failure;
+    } else {
+      stats = await runWindows(links, {
+        endNs,
+        windowNs,
+        onWindow: (t) => {
+          reached = t;
+          return options.onProgress?.(t, links.reduce((n, l) => n + l.events, 0));
+        },
+      });
+    }
     loopMs = performance.now() - started;
     reached = stats.endedAtNs;
   } catch (error) {
@@ -460,6 +500,58 @@ export async function simulateDistributed(plan: Plan, options: DistributedOption
     windowNs,
     sync: stats,
     loopMs,
+  };
+}
+
+/**
+ * Direct mode: the agents exchange events and time-advance messages among themselves (agent.ts);
+ * the coordinator only starts them, watches their progress (and their connections), and can stop them.
+ */
+async function runDirect(
+  links: readonly AgentLink[], ready: readonly ReadyMessage[],
+  options: { endNs: number; windowNs: number; onProgress?: DistributedOptions['onProgress'] },
+  onReached: (timeNs: number) => void,
+): Promise<{ stats: SyncStats; failure: AgentError | null }> {
+  let stopping = false;
+  const stopAll = () => {
+    if (stopping) return;
+    stopping = true;
+    for (const link of links) link.stop();
+  };
+  for (const link of links) {
+    link.onProgressMessage = () => {
+      const t = Math.min(...links.map((l) => l.reachedNs));
+      onReached(t);
+      const verdict = options.onProgress?.(t, links.reduce((n, l) => n + l.events, 0));
+      void Promise.resolve(verdict).then((v) => {
+        if (v === false) stopAll();
+      });
+    };
+  }
+  const peers = links.map((l, index) => ({ index, host: l.address.host, port: l.address.port }));
+  const message: PeersMessage = { peers, windowNs: options.windowNs, endNs: options.endNs, nexts: ready.map((r) => r.nextEventTime), progressMs: 100 };
+  let stopped: StoppedMessage[];
+  try {
+    stopped = await Promise.all(links.map((l) => l.runDirect(message)));
+  } catch (error) {
+    // the survivors stop at the end of their round and then hand in their results
+    stopAll();
+    throw error;
+  }
+  const reachedNs = Math.min(...stopped.map((m) => m.reachedNs));
+  const problem = stopped.findIndex((m) => m.problem !== null);
+  const failure = problem < 0 ? null : new AgentError(links[problem]!.name, `${links[problem]!.label} ${stopped[problem]!.problem} (virtual time ${formatVirtual(stopped[problem]!.reachedNs)})`);
+  const complete = !stopping && failure === null;
+  return {
+    stats: {
+      windows: Math.max(0, ...stopped.map((m) => m.rounds)),
+      messages: stopped.reduce((n, m) => n + m.eventsSent, 0),
+      endedAtNs: complete ? options.endNs : reachedNs,
+      stoppedEarly: !complete,
+      steps: stopped.reduce((n, m) => n + m.rounds, 0),
+      skipped: 0,
+    },
+    failure,
   };
 }
 

@@ -51,6 +51,19 @@ export const FrameType = {
   Heartbeat: 12,
   /** coordinator → agent, empty: the run is over (or abandoned); drop everything */
   Abort: 13,
+  // direct mode: agents exchange events and time-advance messages among themselves
+  /** coordinator → agent: JSON {peers: [{index, host, port}], windowNs, endNs, nexts, progressMs} */
+  Peers: 14,
+  /** agent → agent, after the handshake: JSON {runId, index} of the connecting agent */
+  Join: 15,
+  /** agent → agent, every round: f64 round, f64 next event time, f64 earliest event sent, then the events for the receiver */
+  Round: 16,
+  /** agent → coordinator: JSON {reachedNs, events} now and then */
+  Progress: 17,
+  /** agent → coordinator: JSON {reachedNs, rounds, nullRounds, eventsSent, busyNs, events, problem} when its loop ended */
+  Stopped: 18,
+  /** coordinator → agent, empty: stop at the end of the current round (Ctrl-C) */
+  Stop: 19,
 } as const;
 export type FrameTypeNumber = (typeof FrameType)[keyof typeof FrameType];
 const typeNames = new Map<number, string>(Object.entries(FrameType).map(([name, n]) => [n, name]));

@@ -1,7 +1,8 @@
 // Distributed runs with agents as separate OS processes on loopback: the same plan
 // gives the same trace hash, host logs, link counters and captures as a
 // single-process run, split over 2, 3 or 4 agents (by the partitioner, by place
-// lines, or at random), including random topologies.
+// lines, or at random), including random topologies; with events and time
+// advances relayed by the coordinator (star) or exchanged by the agents (direct).
 import test from 'ava';
 import { Rng } from '../../../runtime/core/random.ts';
 import { pcapBytes } from '../../../runtime/report/pcap.ts';
@@ -35,8 +36,8 @@ function observable(r: SimulationResult) {
   };
 }
 
-async function distributed(plan: Parameters<typeof simulate>[0], count: number, assignment?: Int32Array): Promise<DistributedResult> {
-  const result = await simulateDistributed(plan, { agents: agents.slice(0, count).map(addressOf), token, ...(assignment === undefined ? {} : { assignment }) });
+async function distributed(plan: Parameters<typeof simulate>[0], count: number, assignment?: Int32Array, direct = false): Promise<DistributedResult> {
+  const result = await simulateDistributed(plan, { agents: agents.slice(0, count).map(addressOf), token, direct, ...(assignment === undefined ? {} : { assignment }) });
   if (result.failure !== null) throw new Error(result.failure);
   return result;
 }
@@ -74,14 +75,15 @@ for (const [title, source] of Object.entries(scenarios)) {
       t.is(result.partitions, count);
       t.log(`${count} agents: window ${result.windowNs} ns, ${result.split.cutLinks} links cut, ${result.sync.windows} windows, ${result.messages} events crossed`);
     }
+    for (const count of [2, 4]) t.deepEqual(observable(await distributed(plan, count, undefined, true)), local, `${count} agents, direct mode`);
   });
 }
 
-test.serial('the 50-host tree of bench/core.ts: 2 and 4 agents, events cross between agents', async (t) => {
+test.serial('the 50-host tree of bench/core.ts: 2 and 4 agents, events cross between agents, through the coordinator or directly', async (t) => {
   const plan = compileTree(SMOKE);
   const local = observable(await simulate(plan));
-  for (const count of [2, 4]) {
-    const result = await distributed(plan, count);
+  for (const [count, direct] of [[2, false], [4, false], [2, true], [4, true]] as const) {
+    const result = await distributed(plan, count, undefined, direct);
     t.deepEqual(observable(result), local, `${count} agents`);
     t.true(result.messages > 0, 'events crossed between agents');
     t.true(result.agents.every((a) => a.components > 0), 'every agent holds components');
@@ -139,6 +141,6 @@ test.serial('random topologies split at random over 2–4 agents give the result
     const context = `seed ${seed}, round ${round}, ${count} agents\n${source}`;
     t.true(local.events > 50, context);
     t.deepEqual(observable(await distributed(plan, count, randomAssignment(components, count, seed + round))), local, context);
-    t.deepEqual(observable(await distributed(plan, count)), local, `${context}\n(partitioner's split)`);
+    t.deepEqual(observable(await distributed(plan, count, undefined, true)), local, `${context}\n(partitioner's split, direct mode)`);
   }
 });

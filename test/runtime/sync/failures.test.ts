@@ -160,6 +160,28 @@ test.serial('an agent killed mid-run (SIGKILL) ends the run at once, naming it a
   await stillServes(t, steady);
 });
 
+test.serial('direct mode: an agent killed mid-run is named; the survivor stops and hands in its results', async (t) => {
+  t.timeout(60_000);
+  const [target] = await startAgents(t, ['target'], tokenFile());
+  let killedAt = 0;
+  const result = await simulateDistributed(long, {
+    agents: [addressOf(steady), addressOf(target!)], token, direct: true,
+    onProgress: (timeNs) => {
+      if (killedAt === 0 && timeNs >= 300_000_000) {
+        killedAt = performance.now();
+        target!.kill('SIGKILL');
+      }
+    },
+  });
+  t.true(killedAt > 0);
+  t.regex(result.failure ?? '', /agent "target" \(127\.0\.0\.1:\d+\) failed at virtual time 0\.\d{9}s.*the agent process died, was killed or dropped the run/);
+  t.true(result.stoppedEarly);
+  t.true(performance.now() - killedAt < 5000);
+  t.true(result.network.hosts[result.split.assignment[0] === 0 ? 0 : 1]!.log.length > 0, 'the survivor handed in its results');
+  await steady.waitForLog(/lost peer 2/);
+  await stillServes(t, steady);
+});
+
 test.serial('a hung agent (SIGSTOP) ends the run after the heartbeat timeout; when it wakes it drops the run', async (t) => {
   t.timeout(60_000);
   let stoppedAt = 0;
