@@ -201,6 +201,9 @@ Distributed runs (model hosts; see docs/wire.md):
   --agents-file FILE   agents one a line: HOST:PORT or NAME HOST:PORT (# comments)
   --token-file FILE    the shared token (same file content on every agent; ≥ 16 bytes)
   --agent-timeout D    an agent silent this long is declared hung (default 10s)
+  --direct             agents send events and time advances to each other (one hop
+                       per window instead of a round trip through this process;
+                       the agents must reach each other at the addresses given)
 Hosts with \`place … on "NAME"\` go to the agent started with --name NAME; the
 rest is balanced, cutting at the highest-latency links (the window is the
 smallest latency of a cut link). Results, trace hash and logs are those of a
@@ -209,7 +212,7 @@ error naming it and the virtual time, keeps partial results (INCOMPLETE) and
 exits 1.`,
     flags: {
       ...compileFlags, out: { value: true, short: 'o' }, seed: { value: true }, until: { value: true }, partitions: { value: true }, quiet: {},
-      agents: { value: true, repeat: true }, 'agents-file': { value: true }, 'token-file': { value: true }, 'agent-timeout': { value: true },
+      agents: { value: true, repeat: true }, 'agents-file': { value: true }, 'token-file': { value: true }, 'agent-timeout': { value: true }, direct: {},
     },
     async run(args, io) {
       if (args.positionals.length !== 1) throw new UsageError('run needs exactly one FILE');
@@ -394,7 +397,7 @@ async function distributedOptions(args: ReturnType<typeof parseArgs>, io: Io) {
   const list = args.flags.get('agents');
   const file = args.flags.get('agents-file')?.[0];
   if (list === undefined && file === undefined) {
-    for (const flag of ['token-file', 'agent-timeout']) if (args.flags.has(flag)) throw new UsageError(`--${flag} needs --agents or --agents-file`);
+    for (const flag of ['token-file', 'agent-timeout', 'direct']) if (args.flags.has(flag)) throw new UsageError(`--${flag} needs --agents or --agents-file`);
     return undefined;
   }
   const { parseAgentList, parseAgentsFile } = await import('../runtime/sync/coordinator.ts');
@@ -409,7 +412,7 @@ async function distributedOptions(args: ReturnType<typeof parseArgs>, io: Io) {
   const token = readToken(args, io);
   if (token === undefined) throw new UsageError('--agents needs --token-file FILE (the token the agents were started with)');
   const timeoutText = args.flags.get('agent-timeout')?.[0];
-  return { agents, token, ...(timeoutText === undefined ? {} : { timeoutMs: durationMs(timeoutText, '--agent-timeout') }) };
+  return { agents, token, direct: args.flags.has('direct'), ...(timeoutText === undefined ? {} : { timeoutMs: durationMs(timeoutText, '--agent-timeout') }) };
 }
 
 function parseDurationNs(text: string): number | undefined {

@@ -46,7 +46,7 @@ test.serial('agent --help and run --help document the flags; missing flags are u
   const noListen = await cli('agent', '--token-file', token);
   const noToken = await cli('run', file, '--agents', list(), '--partitions', '2');
   for (const flag of ['--listen', '--token-file', '--name', '--heartbeat-timeout']) t.true(help!.stdout.includes(flag), flag);
-  for (const flag of ['--agents', '--agents-file', '--token-file', '--agent-timeout']) t.true(runHelp!.stdout.includes(flag), flag);
+  for (const flag of ['--agents', '--agents-file', '--token-file', '--agent-timeout', '--direct']) t.true(runHelp!.stdout.includes(flag), flag);
   t.is(noListen!.exitCode, 2);
   t.regex(noListen!.stderr, /--listen ADDR:PORT is required/);
   t.is(noToken!.exitCode, 2);
@@ -73,16 +73,20 @@ test.serial('run --agents writes the run directory of a local run', async (t) =>
   writeFileSync(agentsFile, `# the two sites\neast 127.0.0.1:${agents[0]!.port}\nwest 127.0.0.1:${agents[1]!.port}\n`);
   const local = await cli('run', file, '-o', join(dir, 'local'), '--quiet');
   const remote = await cli('run', file, '-o', join(dir, 'remote'), '--agents-file', agentsFile, '--token-file', token, '--quiet');
+  const direct = await cli('run', file, '-o', join(dir, 'direct'), '--agents', list(), '--token-file', token, '--direct', '--quiet');
+  t.is(direct.exitCode, 0, direct.stderr);
   t.is(local.exitCode, 0, local.stderr);
   t.is(remote.exitCode, 0, remote.stderr);
   const files = (d: string): string[] => readdirSync(d, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name).slice(d.length + 1)).sort();
   t.deepEqual(files(join(dir, 'remote')), files(join(dir, 'local')));
+  t.deepEqual(files(join(dir, 'direct')), files(join(dir, 'local')));
   for (const name of files(join(dir, 'local'))) {
     if (name === 'environment.json') continue; // probe timings differ from run to run
     const read = (side: string) => readFileSync(join(dir, side, name), name.endsWith('.pcap') ? 'base64' : 'utf8')
       .replace(/"wallMs": \d+|"eventsPerSecond": \d+|"windows": \d+|"partitions": \d+/g, '')
       .replace(/^wall .*$/m, '');
     t.is(read('remote'), read('local'), name);
+    t.is(read('direct'), read('local'), `${name} (--direct)`);
   }
   const environment = JSON.parse(readFileSync(join(dir, 'remote', 'environment.json'), 'utf8')) as { agents: Array<{ name: string; partition: number; capabilities: { cores: number; doctor: { summary: string } } }> };
   t.deepEqual(environment.agents.map((a) => [a.name, a.partition]), [['east', 0], ['west', 1]]);

@@ -203,6 +203,27 @@ test.serial('a hung agent (SIGSTOP) ends the run after the heartbeat timeout; wh
   await stillServes(t, steady);
 });
 
+test.serial('direct mode: a hung agent is named after the heartbeat timeout; the survivor is stopped and hands in its results', async (t) => {
+  t.timeout(60_000);
+  let stoppedAt = 0;
+  const result = await simulateDistributed(long, {
+    agents: [addressOf(steady), addressOf(sleeper)], token, direct: true, heartbeatMs: 100, timeoutMs: 1500,
+    onProgress: (timeNs) => {
+      if (stoppedAt === 0 && timeNs >= 200_000_000) {
+        stoppedAt = performance.now();
+        sleeper.kill('SIGSTOP');
+      }
+    },
+  });
+  t.regex(result.failure ?? '', /agent "sleeper" \(127\.0\.0\.1:\d+\) failed at virtual time 0\.\d{9}s.*heartbeat timeout 1\.5 s/);
+  t.true(performance.now() - stoppedAt < 8000);
+  t.true(result.network.hosts[result.split.assignment[0] === 0 ? 0 : 1]!.log.length > 0, 'the survivor handed in its results');
+  sleeper.kill('SIGCONT');
+  await sleeper.waitForLog(/(abandoned at virtual [^]*){2}/);
+  await stillServes(t, sleeper);
+  await stillServes(t, steady);
+});
+
 test.serial('an unreachable agent is named at once with what to do', async (t) => {
   const port = await new Promise<number>((resolve) => {
     const server = createServer();
