@@ -20,18 +20,14 @@ import { Cells } from './cells.ts';
 import { LiveHostNode } from './host.ts';
 import { cleanupStale } from './stale.ts';
 
-/** x86-64 system calls that, without a timeout, wait only for something another process or thread of
- *  the cell, or a packet, must bring: a thread blocked in one is idle as far as time goes (whatever
- *  wakes it is either running, hence the cell busy, or a delivery, which makes the cell run anyway). */
-const SYS_READ = 0;
-const SYS_ACCEPT = 43;
-const SYS_RECVFROM = 45;
-const SYS_RECVMSG = 47;
+/** x86-64 system calls that, without a timeout, wait only for another process or thread of the cell: a
+ *  thread blocked in one is idle as far as time goes (whatever wakes it is running, hence the cell busy).
+ *  Not reads, accepts or receives: a pipe or socket may hold data already while the cell is frozen (a
+ *  shell reading its child's output was taken for idle, and the run jumped to its end). */
 const SYS_WAIT4 = 61;
 const SYS_RT_SIGTIMEDWAIT = 128;
 const SYS_FUTEX = 202;
 const SYS_WAITID = 247;
-const SYS_ACCEPT4 = 288;
 const FUTEX_CMD_MASK = 0x7f;
 const FUTEX_WAIT = 0;
 const FUTEX_WAIT_BITSET = 9;
@@ -51,11 +47,6 @@ export function untimedWait(syscall: string): boolean {
   switch (number) {
     case SYS_WAIT4:
     case SYS_WAITID:
-    case SYS_READ:
-    case SYS_RECVFROM:
-    case SYS_RECVMSG:
-    case SYS_ACCEPT:
-    case SYS_ACCEPT4:
       return true;
     case SYS_RT_SIGTIMEDWAIT:
       return arg(2) === 0n;
@@ -70,6 +61,8 @@ export function untimedWait(syscall: string): boolean {
 
 /** Two windows in a row with every thread waiting: a cell is idle (CELLS-FACTS pitfall 8: idle detection is racy). */
 const IDLE_WINDOWS = 2;
+/** …and in each of them the cell used at most this share of the window's CPU time. */
+const IDLE_CPU_FRACTION = 0.1;
 
 interface LiveCellState {
   host: PlanHost;
@@ -262,8 +255,9 @@ export class LiveScheduler {
       // an idle cell (every thread waiting) with no packet and no deadline in this window is not thawed:
       // its core goes to the others, and its clock catches up when it next runs (CELLS-FACTS pitfall 9)
       if (!hasDelivery && state.running > 0 && state.idleWindows >= IDLE_WINDOWS && state.cell.pids().length > 0) {
+        // only with a deadline to come back at: a wrong idle verdict then costs time, never progress
         const deadline = state.clock.earliestWait().deadlineNs;
-        if (deadline === null || deadline >= endNs) {
+        if (deadline !== null && deadline >= endNs) {
           this.stats.skips++;
           continue;
         }
@@ -294,6 +288,12 @@ export class LiveScheduler {
         deliveries,
       };
     });
+    const cpuBefore = group.map((state) => state.cell.cgroups.cpuUsageNs());
+    // a deadline due in this window wakes a thread, whose work may wake others just before the freeze
+    const timerDue = group.map((state) => {
+      const deadline = state.clock.earliestWait().deadlineNs;
+      return deadline !== null && deadline < endNs;
+    });
     const { frames, stats } = runWindow(inputs, startNs, endNs, this.plan.hosts.length);
     this.account(stats, inputs.reduce((n, i) => n + i.deliveries.length, 0));
     const sent = new Set<number>();
@@ -303,7 +303,14 @@ export class LiveScheduler {
       partition.schedule(state.node, Math.max(f.timeNs, partition.now), state.node.id, EventKind.LiveSend, 0, { bytes: f.frame, wireBytes: Math.max(60, f.frame.length) });
     }
     group.forEach((state, i) => {
-      const busy = sent.has(i) || inputs[i]!.deliveries.length > 0 || !this.allThreadsWaiting(state);
+      // every thread in a wait when the cell froze is not enough: a thread woken just before the freeze
+      // still shows the wait it is leaving. A cell that also used (almost) no CPU in the window had
+      // nothing runnable in it (the shim's slices cost a few µs per thread and ms).
+      const before = cpuBefore[i];
+      const after = before === null || before === undefined ? null : state.cell.cgroups.cpuUsageNs();
+      const ranNs = before === null || before === undefined || after === null ? 0 : after - before;
+      const quiet = ranNs <= IDLE_CPU_FRACTION * ((endNs - startNs) / state.host.cpuScale);
+      const busy = sent.has(i) || inputs[i]!.deliveries.length > 0 || timerDue[i]! || !quiet || !this.allThreadsWaiting(state);
       state.idleWindows = busy ? 0 : state.idleWindows + 1;
     });
   }
@@ -337,6 +344,7 @@ export class LiveScheduler {
         } catch {
           continue;
         }
+        if (process.env['LS_IDLE_DEBUG']) process.stderr.write(`IDLE? ${state.host.name} ${pid}/${tid} ${readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()} ${syscall.trim().split(' ').slice(0, 5).join(' ')}\n`);
         if (syscall.startsWith('running')) return false;
         if (untimedWait(syscall)) continue;
         threads++;
