@@ -296,7 +296,7 @@ export interface BenchReport {
 }
 
 /** Starts two agents, warms them up, runs every shape, stops the agents. */
-export async function runBench(shapes: readonly SitesShape[], options: { repeat?: number; protocolEvents?: number; roundTrips?: number; log?: (line: string) => void } = {}): Promise<BenchReport> {
+export async function runBench(shapes: readonly SitesShape[], options: { repeat?: number; warm?: boolean; protocolEvents?: number; roundTrips?: number; log?: (line: string) => void } = {}): Promise<BenchReport> {
   const dir = mkdtempSync(join(tmpdir(), 'livestack-bench-'));
   const tokenFile = join(dir, 'token');
   const token = Buffer.from(`bench-${process.pid}-${Date.now()}-token`);
@@ -306,8 +306,10 @@ export async function runBench(shapes: readonly SitesShape[], options: { repeat?
     handles.push(...(await Promise.all([startAgent('bench-a', tokenFile), startAgent('bench-b', tokenFile)])));
     const agents = handles.map((h) => h.address);
     // warm the JIT of the agents and of this process on the smoke size first
-    await compare(SMOKE, agents, token, 1, 'star');
-    await compare(SMOKE, agents, token, 1, 'direct');
+    if (options.warm !== false) {
+      await compare(SMOKE, agents, token, 1, 'star');
+      await compare(SMOKE, agents, token, 1, 'direct');
+    }
     const comparisons: Comparison[] = [];
     for (const shape of shapes) {
       options.log?.(`${shape.hosts} hosts, ${shape.durationNs / 1e9} s virtual…`);
@@ -367,7 +369,7 @@ async function main(): Promise<void> {
   const args = parseArgs(argv);
   const shapes = args.smoke ? [SMOKE] : args.shapes;
   console.log(`distributed bench: two-site networks, 1 process vs 2 agents (separate processes on loopback), WAN ${WAN_LATENCY}`);
-  const report = await runBench(shapes, { log: (l) => console.log(l), repeat: args.smoke ? 1 : args.repeat, ...(args.smoke ? { protocolEvents: 20_000, roundTrips: 500 } : {}) });
+  const report = await runBench(shapes, { log: (l) => console.log(l), repeat: args.smoke ? 1 : args.repeat, ...(args.smoke ? { warm: false, protocolEvents: 20_000, roundTrips: 500 } : {}) });
   console.log('');
   printReport(report);
   if (report.problems.length > 0) {

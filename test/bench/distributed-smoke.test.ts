@@ -1,6 +1,7 @@
 // The distributed benchmark's smoke mode (bench/distributed.ts --smoke): 16 hosts
-// on two sites for 0.2 s, 1 process vs 2 agent processes on loopback: the same
-// trace hash, the WAN link cut (window = its 2 ms latency), figures printed.
+// on two sites for 0.2 s, 1 process vs 2 agent processes on loopback (through the
+// coordinator and direct): the same trace hash, the WAN link cut (window = its
+// 2 ms latency), figures printed.
 // No timing is asserted (the machine is shared and noisy).
 import test from 'ava';
 import { compileSites, formatTable, printReport, runBench, SMOKE } from '../../bench/distributed.ts';
@@ -15,8 +16,10 @@ test('the generated two-site network: the split cuts only the WAN link', (t) => 
 });
 
 test('smoke: 2 agents give the trace hash of 1 process; figures are printed', async (t) => {
-  const report = await runBench([SMOKE], { protocolEvents: 20_000, roundTrips: 200 });
+  const report = await runBench([SMOKE], { warm: false, protocolEvents: 20_000, roundTrips: 200 });
   t.deepEqual(report.problems, []);
+  t.deepEqual(report.comparisons.map((x) => x.mode), ['star', 'direct']);
+  t.true(report.comparisons.every((x) => x.hashesMatch), 'both modes give the trace hash of 1 process');
   const [c] = report.comparisons;
   t.true(c!.hashesMatch);
   t.true(c!.events > 0);
