@@ -145,3 +145,11 @@ export function setThreadAffinity(cpus: readonly number[]): void {
   const result = setAffinityFn()(Int32Array.from(cpus), cpus.length) as number;
   if (result < 0) throw new LiveWindowError(`ls_live__set_affinity(${cpus.join(',')}) failed: errno ${-result}`);
 }
+
+const keepAwakeFn = lazyFunction('ls_live__keep_awake', 'int', ['int32_t *', 'int32_t']);
+
+/** Keeps the cells' cores from halting while cells run (a SCHED_IDLE spinner on each); [] stops them. */
+export function keepCoresAwake(cpus: readonly number[]): void {
+  const result = keepAwakeFn()(Int32Array.from(cpus.length > 0 ? cpus : [0]), cpus.length) as number;
+  if (result < 0) throw new LiveWindowError(`ls_live__keep_awake(${cpus.join(',')}) failed: errno ${-result}`);
+}

@@ -26,6 +26,11 @@ struct ls_ring {
 	uint32_t reserved;
 	uint64_t taken;
 	uint64_t truncated;
+	/* what writing a frame into the cell's tap takes (EWMA, host ns): the
+	 * cell's kernel receives the frame inside that write (it allocates, runs
+	 * the IP/TCP input path, wakes the reader on the cell's core), so the
+	 * data plane starts each write this much before the frame's arrival */
+	int64_t write_cost_ns;
 };
 
 /* A frame in the ring, or NULL if the next slot is still the kernel's.

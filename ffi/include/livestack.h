@@ -252,6 +252,8 @@ struct ls_live_stats {
 
 LS_API int ls_live__get_affinity(int32_t *cpus, int32_t max);
 LS_API int ls_live__set_affinity(const int32_t *cpus, int32_t count);
+/* Keeps these cores from halting while cells run (a SCHED_IDLE spinner each); count 0 stops them. */
+LS_API int ls_live__keep_awake(const int32_t *cpus, int32_t count);
 
 LS_API int ls_live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t start_ns, int64_t end_ns,
 			   const struct ls_live_delivery *deliveries, const uint8_t *delivery_bytes,

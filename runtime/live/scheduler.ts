@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Plan, PlanAction, PlanHost } from '../../dsl/plan.ts';
 import { ClockPage } from '../../ffi/clock.ts';
-import { runWindow, setThreadAffinity, threadAffinity, type LiveCellInput, type LiveWindowStats } from '../../ffi/live.ts';
+import { keepCoresAwake, runWindow, setThreadAffinity, threadAffinity, type LiveCellInput, type LiveWindowStats } from '../../ffi/live.ts';
 import type { Partition } from '../core/partition.ts';
 import { EventKind } from '../model/nodes.ts';
 import type { Cell, CellExit, CellLine } from './cell.ts';
@@ -123,6 +123,7 @@ export class LiveScheduler {
 
   /** The controller thread's CPUs before the run (restored by teardown). */
   private savedAffinity: number[] | null = null;
+  private awake = false;
 
   /** Creates a cell, a clock page and a command list per process host. */
   async setup(): Promise<void> {
@@ -132,6 +133,9 @@ export class LiveScheduler {
     if (controllerCores.length > 0) {
       this.savedAffinity = threadAffinity();
       setThreadAffinity(controllerCores);
+      // an idle vCPU halts, and waking it costs a cell ~100 µs of its running clock per packet
+      keepCoresAwake(this.cores);
+      this.awake = true;
     }
     this.registry = new Cells({
       hosts: this.plan.hosts.map((h) => ({ name: h.name, address: h.address })),
@@ -344,7 +348,6 @@ export class LiveScheduler {
         } catch {
           continue;
         }
-        if (process.env['LS_IDLE_DEBUG']) process.stderr.write(`IDLE? ${state.host.name} ${pid}/${tid} ${readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()} ${syscall.trim().split(' ').slice(0, 5).join(' ')}\n`);
         if (syscall.startsWith('running')) return false;
         if (untimedWait(syscall)) continue;
         threads++;
@@ -355,6 +358,14 @@ export class LiveScheduler {
   }
 
   async teardown(): Promise<void> {
+    if (this.awake) {
+      try {
+        keepCoresAwake([]);
+      } catch {
+        // the spinners end with the process
+      }
+      this.awake = false;
+    }
     if (this.savedAffinity !== null) {
       try {
         setThreadAffinity(this.savedAffinity);

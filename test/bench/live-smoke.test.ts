@@ -6,11 +6,15 @@ import { liveTest } from '../runtime/live/helpers.ts';
 liveTest('bench/live.ts --smoke: every case runs', async (t) => {
   const rows = await runLiveBench(true);
   t.log(rows.map((r) => `${r.name}: ratio ${r.ratio.toFixed(2)} (${r.goal}) ${r.detail}`).join('\n'));
-  t.is(rows.length, 5);
-  for (const row of rows.slice(0, 4)) t.true(row.virtualS > 0 && row.wallS > 0, row.name);
+  // cpu 1 cell, cpu N cells, idle, bridge (UDP), TCP through the bridge, TCP bending (1 pair in smoke), freeze/thaw
+  t.is(rows.length, 7);
+  for (const row of rows.slice(0, 6)) t.true(row.virtualS > 0 && row.wallS > 0, row.name);
   // the sleeping program is jumped over, not waited for
   t.true(rows[2]!.virtualS >= 2 && rows[2]!.virtualS < 3);
-  t.true(rows[3]!.detail.includes('frames'));
+  // every UDP frame the cell sent reached the modeled sink (none lost in ring, C or JS)
+  t.regex(rows[3]!.detail, /^20000 of 20000 frames arrived/);
+  t.true(rows[4]!.detail.includes('frames'));
+  t.true(rows[5]!.ratio > 50, `one iperf3 pair: ${rows[5]!.detail}`);
 });
 
 test('bench/live.ts exports its runner', (t) => {

@@ -1,0 +1,112 @@
+// The paper's headline experiment as one command (`npm run artifact:oltp`):
+// sysbench oltp_read_write against MariaDB across a simulated link, swept over
+// 0.5, 1 and 5 ms of one-way latency (scenarios/paper/oltp.scn, scenario
+// "oltp"), compared with the reference figures of the issue (real kernel, real
+// programs, namespaces joined by a delay element; MariaDB 10.11, sysbench
+// 1.0.20, 4 threads, 30 s, medians of 3).
+//
+//   npm run artifact:oltp                          # the sweep → runs/oltp-…/
+//   npm run artifact:oltp -- --set latency=1ms     # one point
+//   npm run artifact:oltp -- -o DIR --scenario oltp-4clients
+//
+// Writes the run directory of `livestack run` (one point-NNN/ per latency) plus
+// artifact.txt / artifact.json: per latency tps, qps, p95, virtual and wall
+// time, and the error against the reference. Exit 1 if a point misses the
+// issue's 5% bound on tps or p95.
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compileFile } from '../dsl/compile.ts';
+import { defaultRunPath } from '../runtime/report/rundir.ts';
+import { runPlans } from '../runtime/run.ts';
+import { version } from '../cli/main.ts';
+
+interface Reference {
+  tps: number;
+  qps: number;
+  p95: number;
+}
+
+/** one-way latency (ns) → the issue's reference figures */
+export const REFERENCE = new Map<number, Reference>([
+  [500_000, { tps: 160.2, qps: 3205, p95: 26.68 }],
+  [1_000_000, { tps: 89.01, qps: 1780, p95: 45.79 }],
+  [5_000_000, { tps: 18.67, qps: 373, p95: 215.44 }],
+]);
+export const TOLERANCE = 0.05;
+
+function argument(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function versions(): Record<string, string> {
+  const first = (command: string, args: string[]): string => {
+    try {
+      return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]!.trim();
+    } catch {
+      return 'not found';
+    }
+  };
+  return { mariadbd: first('/usr/sbin/mariadbd', ['--version']), sysbench: first('sysbench', ['--version']) };
+}
+
+const scenario = argument('--scenario') ?? 'oltp';
+const set: Record<string, string> = {};
+for (let i = 0; i < process.argv.length; i++) {
+  if (process.argv[i] === '--set') {
+    const [name, value] = process.argv[i + 1]!.split('=', 2);
+    set[name!] = value!;
+  }
+}
+const compiled = compileFile(new URL('../scenarios/paper/oltp.scn', import.meta.url).pathname, { set, scenario });
+if (!compiled.ok) {
+  for (const d of compiled.diagnostics) console.error(`${d.code} ${d.span.line}:${d.span.col} ${d.message}`);
+  process.exit(2);
+}
+const outDir = argument('-o') ?? defaultRunPath(scenario);
+console.log(`${scenario}: ${compiled.plans.length} point(s) → ${outDir}`);
+const started = Date.now();
+const { points, interrupted } = await runPlans(compiled.plans, {
+  outDir,
+  version: version(),
+  progress: (line, final) => {
+    if (final || process.stdout.isTTY) process.stdout.write(process.stdout.isTTY ? `\r${line}${final ? '\n' : ''}` : `${line}\n`);
+  },
+});
+
+const rows = points.map((point) => {
+  // the database's link has the largest latency (the 4-client variant reaches it through a switch)
+  const latencyNs = Math.max(0, ...point.plan.links.map((l) => l.latencyNs));
+  const metric = (name: string) => point.summary.metrics[name]?.mean ?? null;
+  const measured = { tps: metric('tps'), qps: metric('qps'), p95: metric('p95_ms') };
+  const reference = REFERENCE.get(latencyNs) ?? null;
+  const error = (key: keyof Reference) => (reference === null || measured[key] === null ? null : (measured[key]! - reference[key]) / reference[key]);
+  return {
+    latencyMs: latencyNs / 1e6,
+    ...measured,
+    virtualS: point.summary.reachedNs / 1e9,
+    wallS: point.summary.wallMs / 1000,
+    reference,
+    error: { tps: error('tps'), qps: error('qps'), p95: error('p95') },
+    dir: point.dir,
+  };
+});
+
+const pct = (x: number | null) => (x === null ? '-' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`);
+const num = (x: number | null, digits = 2) => (x === null ? '-' : x.toFixed(digits));
+const head = ['latency', 'tps', 'qps', 'p95 ms', 'virtual s', 'wall s', 'ref tps', 'ref p95', 'tps err', 'qps err', 'p95 err'];
+const body = rows.map((r) => [`${r.latencyMs} ms`, num(r.tps), num(r.qps, 0), num(r.p95), num(r.virtualS, 1), num(r.wallS, 1), num(r.reference?.tps ?? null), num(r.reference?.p95 ?? null), pct(r.error.tps), pct(r.error.qps), pct(r.error.p95)]);
+const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+const table = [head, ...body].map((r) => r.map((c, i) => c.padStart(widths[i]!)).join('  ')).join('\n');
+const environment = { ...versions(), wallS: (Date.now() - started) / 1000, interrupted };
+const text = `${table}\n\n${Object.entries(environment).map(([k, v]) => `${k}: ${v}`).join('\n')}\n(the run directory's environment.json has the machine: kernel, cgroups, cores)\n`;
+writeFileSync(join(outDir, 'artifact.txt'), text);
+writeFileSync(join(outDir, 'artifact.json'), JSON.stringify({ scenario, rows, environment, tolerance: TOLERANCE }, null, 2) + '\n');
+console.log(`\n${text}`);
+const missed = rows.filter((r) => r.reference !== null && [r.error.tps, r.error.p95].some((e) => e === null || Math.abs(e) > TOLERANCE));
+if (interrupted) process.exit(130);
+if (missed.length > 0) {
+  console.log(`outside ±${TOLERANCE * 100}% of the reference: ${missed.map((r) => `${r.latencyMs} ms`).join(', ')}`);
+  process.exit(1);
+}
