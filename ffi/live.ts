@@ -4,13 +4,13 @@
 import koffi from 'koffi';
 import { lazyFunction, LibraryError, loadLibrary } from './lib.ts';
 
-const CELL_BYTES = 56;
+const CELL_BYTES = 72;
 const DELIVERY_BYTES = 16;
 const FRAME_BYTES = 24;
 const STATS_BYTES = 56;
 
 const windowFn = lazyFunction('ls_live__window', 'int', [
-  'uint8_t *', 'int32_t', 'int64_t', 'int64_t', 'uint8_t *', 'uint8_t *', 'uint8_t *', 'int32_t', 'uint8_t *', 'uint32_t', 'int32_t', 'uint8_t *',
+  'uint8_t *', 'int32_t', 'int64_t', 'int64_t', 'uint8_t *', 'uint8_t *', 'uint8_t *', 'int32_t', 'uint8_t *', 'uint32_t', 'int32_t', 'uint8_t *', 'int32_t *',
 ]);
 const sizeofFn = lazyFunction('ls_sizeof', 'long', ['const char *']);
 
@@ -31,6 +31,8 @@ export interface LiveCellInput {
   ringHandle: unknown;
   /** the plan's index of the cell's host (its MAC) */
   hostIndex: number;
+  /** (pid, tid) pairs whose state the window reads before it freezes the cell (idle detection), or null */
+  threads?: readonly number[] | null;
   tapFd: number;
   freezer: { mode: 'v1'; stateFd: number } | { mode: 'v2'; freezeFd: number; eventsFd: number } | { mode: 'none' };
   scale: number;
@@ -65,7 +67,8 @@ let outFrames: Buffer | undefined;
 let outBytes: Buffer | undefined;
 
 /** Runs cells (each on its own cores) through the virtual window [startNs, endNs). */
-export function runWindow(cells: readonly LiveCellInput[], startNs: number, endNs: number, hostCount: number): { frames: LiveFrame[]; stats: LiveWindowStats } {
+/** runnable[i]: threads of cell i found running, runnable or in disk sleep when its window ended (-1: not looked). */
+export function runWindow(cells: readonly LiveCellInput[], startNs: number, endNs: number, hostCount: number): { frames: LiveFrame[]; runnable: number[]; stats: LiveWindowStats } {
   checkLayout();
   const cellBuffer = Buffer.alloc(CELL_BYTES * Math.max(1, cells.length));
   let deliveryCount = 0;
@@ -78,6 +81,8 @@ export function runWindow(cells: readonly LiveCellInput[], startNs: number, endN
   const bytes = Buffer.alloc(Math.max(1, deliveryBytes));
   let d = 0;
   let offset = 0;
+  const threadList: number[] = [];
+  let threadPairs = 0;
   cells.forEach((cell, i) => {
     const base = i * CELL_BYTES;
     cellBuffer.writeBigUInt64LE(BigInt(koffi.address(cell.clockHandle as never)), base);
@@ -90,6 +95,14 @@ export function runWindow(cells: readonly LiveCellInput[], startNs: number, endN
     cellBuffer.writeDoubleLE(cell.scale, base + 32);
     cellBuffer.writeInt32LE(d, base + 40);
     cellBuffer.writeInt32LE(cell.hostIndex, base + 48);
+    const threads = cell.threads ?? null;
+    cellBuffer.writeInt32LE(threadPairs, base + 56);
+    cellBuffer.writeInt32LE(threads === null ? 0 : threads.length >> 1, base + 60);
+    cellBuffer.writeInt32LE(-1, base + 64);
+    if (threads !== null) {
+      threadList.push(...threads);
+      threadPairs += threads.length >> 1;
+    }
     for (const delivery of cell.deliveries) {
       deliveries.writeBigInt64LE(BigInt(delivery.timeNs), d * DELIVERY_BYTES);
       deliveries.writeUInt32LE(offset, d * DELIVERY_BYTES + 8);
@@ -103,8 +116,9 @@ export function runWindow(cells: readonly LiveCellInput[], startNs: number, endN
   outFrames ??= Buffer.alloc(OUT_MAX * FRAME_BYTES);
   outBytes ??= Buffer.alloc(OUT_CAPACITY);
   const stats = Buffer.alloc(STATS_BYTES);
-  const result = windowFn()(cellBuffer, cells.length, startNs, endNs, deliveries, bytes, outFrames, OUT_MAX, outBytes, OUT_CAPACITY, hostCount, stats) as number;
+  const result = windowFn()(cellBuffer, cells.length, startNs, endNs, deliveries, bytes, outFrames, OUT_MAX, outBytes, OUT_CAPACITY, hostCount, stats, Int32Array.from(threadList.length > 0 ? threadList : [0, 0])) as number;
   if (result < 0) throw new LiveWindowError(`ls_live__window failed: errno ${-result}`);
+  const runnable = cells.map((_, i) => cellBuffer.readInt32LE(i * CELL_BYTES + 64));
   const frames: LiveFrame[] = [];
   for (let i = 0; i < result; i++) {
     const base = i * FRAME_BYTES;
@@ -114,6 +128,7 @@ export function runWindow(cells: readonly LiveCellInput[], startNs: number, endN
   }
   return {
     frames,
+    runnable,
     stats: {
       thawNsMax: Number(stats.readBigInt64LE(0)),
       freezeNsMax: Number(stats.readBigInt64LE(8)),

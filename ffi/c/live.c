@@ -26,6 +26,7 @@
 #include "ring.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -38,7 +39,7 @@
 static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t start_ns, int64_t end_ns,
 			const struct ls_live_delivery *deliveries, const uint8_t *delivery_bytes,
 			struct ls_live_frame *out, int32_t out_max, uint8_t *out_bytes, uint32_t out_capacity,
-			int32_t host_count, struct ls_live_stats *stats);
+			int32_t host_count, struct ls_live_stats *stats, const int32_t *threads);
 
 #define LIVE_MAX_CELLS 256
 /* The controller's real-time priority during a window (above the cells' LIVE_CELL_PRIORITY in runtime/live). */
@@ -178,6 +179,41 @@ static void live__learn_cost(struct ls_live_cell *cell, int64_t cost_ns)
 	cell->ring->write_cost_ns += (cost_ns - cell->ring->write_cost_ns) / 8;
 }
 
+/* How many of the threads the caller listed are running, runnable or in disk
+ * sleep, read while the cell still runs (its clock already stopped): a thread
+ * that was woken just before the freeze looks, once frozen, like one still
+ * waiting, so idle detection must look before (a database's install judged
+ * idle this way jumped 60 s). -1 if no thread was listed. */
+static int32_t live__runnable(const struct ls_live_cell *cell, const int32_t *threads)
+{
+	int32_t busy = 0;
+
+	if (threads == NULL || cell->thread_count <= 0)
+		return -1;
+	threads += 2 * cell->threads_begin;
+	for (int32_t i = 0; i < cell->thread_count; i++) {
+		char path[64], buf[512], *close_paren;
+		ssize_t n;
+		int fd;
+
+		snprintf(path, sizeof path, "/proc/%d/task/%d/stat", threads[2 * i], threads[2 * i + 1]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* gone: an exit is reported to the runtime anyway */
+		n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		close_paren = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+		if (close_paren == NULL || close_paren[1] != ' ')
+			continue;
+		if (close_paren[2] == 'R' || close_paren[2] == 'D')
+			busy++;
+	}
+	return busy;
+}
+
 /* Writes a delivery into the cell's tap. */
 static int live__deliver(const struct ls_live_cell *cell, const uint8_t *bytes, uint32_t length)
 {
@@ -260,7 +296,7 @@ static void live__discard_tap(int tap_fd)
 int ls_live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t start_ns, int64_t end_ns,
 		    const struct ls_live_delivery *deliveries, const uint8_t *delivery_bytes,
 		    struct ls_live_frame *out, int32_t out_max, uint8_t *out_bytes, uint32_t out_capacity,
-		    int32_t host_count, struct ls_live_stats *stats)
+		    int32_t host_count, struct ls_live_stats *stats, const int32_t *threads)
 {
 	int rc;
 
@@ -273,7 +309,7 @@ int ls_live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t star
 	struct sched_param rt = { .sched_priority = LIVE_RT_PRIORITY }, normal = { .sched_priority = 0 };
 	int previous_policy = sched_getscheduler(0);
 	int raised = sched_setscheduler(0, SCHED_FIFO, &rt) == 0;
-	rc = live__window(cells, cell_count, start_ns, end_ns, deliveries, delivery_bytes, out, out_max, out_bytes, out_capacity, host_count, stats);
+	rc = live__window(cells, cell_count, start_ns, end_ns, deliveries, delivery_bytes, out, out_max, out_bytes, out_capacity, host_count, stats, threads);
 	if (raised)
 		sched_setscheduler(0, previous_policy < 0 ? SCHED_OTHER : previous_policy, &normal);
 	return rc;
@@ -282,7 +318,7 @@ int ls_live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t star
 static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t start_ns, int64_t end_ns,
 			const struct ls_live_delivery *deliveries, const uint8_t *delivery_bytes,
 			struct ls_live_frame *out, int32_t out_max, uint8_t *out_bytes, uint32_t out_capacity,
-			int32_t host_count, struct ls_live_stats *stats)
+			int32_t host_count, struct ls_live_stats *stats, const int32_t *threads)
 {
 	struct live__state state[LIVE_MAX_CELLS];
 	uint32_t out_used = 0;
@@ -315,6 +351,7 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 		state[i].last_stamp_ns = from_v;
 		state[i].next_delivery = cells[i].deliveries_begin;
 		state[i].done = 0;
+		cells[i].runnable = -1;
 	}
 
 	remaining = cell_count;
@@ -348,6 +385,7 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 				long long frozen;
 
 				ls_clock__freeze(c->clock, end_ns); /* stop the clock at the request */
+				c->runnable = live__runnable(c, threads);
 				frozen = live__freeze(c, 1);
 				if (frozen < 0)
 					return (int)frozen;

@@ -218,6 +218,11 @@ struct ls_live_cell {
 	int32_t deliveries_end;
 	int32_t host_index;        /* the plan's host index: frames written to it carry its MAC */
 	int32_t reserved;
+	int32_t threads_begin;     /* its (pid, tid) pairs to look at when the window ends: */
+	int32_t thread_count;      /* pairs threads[2*begin ...] of ls_live__window's threads */
+	int32_t runnable;          /* out: how many of them were running, runnable or in disk sleep
+	                            * when the clock stopped, before the freeze (-1: not looked) */
+	int32_t reserved2;
 };
 
 /* A frame to write into a cell's tap at a virtual time. */
@@ -258,7 +263,7 @@ LS_API int ls_live__keep_awake(const int32_t *cpus, int32_t count);
 LS_API int ls_live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t start_ns, int64_t end_ns,
 			   const struct ls_live_delivery *deliveries, const uint8_t *delivery_bytes,
 			   struct ls_live_frame *out, int32_t out_max, uint8_t *out_bytes, uint32_t out_capacity,
-			   int32_t host_count, struct ls_live_stats *stats);
+			   int32_t host_count, struct ls_live_stats *stats, const int32_t *threads);
 
 
 

@@ -74,6 +74,8 @@ interface LiveCellState {
   exits: Array<number | null>;
   idleWindows: number;
   paused: boolean;
+  /** (pid, tid) pairs seen by the last idle check: the next window reads their states before freezing */
+  threads: number[];
 }
 
 export interface LiveSchedulerOptions {
@@ -134,8 +136,10 @@ export class LiveScheduler {
       this.savedAffinity = threadAffinity();
       setThreadAffinity(controllerCores);
       // an idle vCPU halts, and waking it costs a cell ~100 µs of its running clock per packet
-      keepCoresAwake(this.cores);
-      this.awake = true;
+      if (process.env['LIVESTACK_KEEP_AWAKE'] !== '0') {
+        keepCoresAwake(this.cores);
+        this.awake = true;
+      }
     }
     this.registry = new Cells({
       hosts: this.plan.hosts.map((h) => ({ name: h.name, address: h.address })),
@@ -161,7 +165,7 @@ export class LiveScheduler {
       this.cells.set(host.name, {
         host, node, cell, clock,
         pending: host.commands.map((c) => ({ ...c })),
-        running: 0, exits: [], idleWindows: 0, paused: false,
+        running: 0, exits: [], idleWindows: 0, paused: false, threads: [],
       });
     }
   }
@@ -289,6 +293,8 @@ export class LiveScheduler {
         tapFd: state.cell.tapFd,
         freezer: freezer === null ? { mode: 'none' } : freezer.kind === 'v1' ? { mode: 'v1', stateFd: freezer.controlFd } : { mode: 'v2', freezeFd: freezer.controlFd, eventsFd: freezer.eventsFd },
         scale: state.paused ? 1 : state.host.cpuScale,
+        // a cell that looked idle once: the window reads its threads' states while it still runs
+        threads: state.idleWindows >= 1 && state.threads.length > 0 ? state.threads : null,
         deliveries,
       };
     });
@@ -298,7 +304,7 @@ export class LiveScheduler {
       const deadline = state.clock.earliestWait().deadlineNs;
       return deadline !== null && deadline < endNs;
     });
-    const { frames, stats } = runWindow(inputs, startNs, endNs, this.plan.hosts.length);
+    const { frames, runnable, stats } = runWindow(inputs, startNs, endNs, this.plan.hosts.length);
     this.account(stats, inputs.reduce((n, i) => n + i.deliveries.length, 0));
     const sent = new Set<number>();
     for (const f of frames) {
@@ -314,7 +320,7 @@ export class LiveScheduler {
       const after = before === null || before === undefined ? null : state.cell.cgroups.cpuUsageNs();
       const ranNs = before === null || before === undefined || after === null ? 0 : after - before;
       const quiet = ranNs <= IDLE_CPU_FRACTION * ((endNs - startNs) / state.host.cpuScale);
-      const busy = sent.has(i) || inputs[i]!.deliveries.length > 0 || timerDue[i]! || !quiet || !this.allThreadsWaiting(state);
+      const busy = sent.has(i) || inputs[i]!.deliveries.length > 0 || timerDue[i]! || !quiet || runnable[i]! > 0 || !this.allThreadsWaiting(state);
       state.idleWindows = busy ? 0 : state.idleWindows + 1;
     });
   }
@@ -334,6 +340,7 @@ export class LiveScheduler {
    *  timeout for a child, a lock, a signal or a packet (untimedWait; read from /proc/PID/task/TID/syscall). */
   private allThreadsWaiting(state: LiveCellState): boolean {
     let threads = 0;
+    state.threads = [];
     for (const pid of state.cell.pids()) {
       let tids: string[];
       try {
@@ -342,6 +349,7 @@ export class LiveScheduler {
         continue; // exited meanwhile
       }
       for (const tid of tids) {
+        state.threads.push(pid, Number(tid));
         let syscall = '';
         try {
           syscall = readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8');
