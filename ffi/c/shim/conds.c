@@ -11,9 +11,10 @@
  * slices the virtual clock is read again, so the wait ends once v reaches the
  * deadline, never before, and notices an idle jump within a slice. The wait
  * is published on the page (idle detection). A condition variable's mutex is
- * held again after every slice, as the real call leaves it; POSIX allows the
- * spurious wake-ups a slice boundary could add, but none is reported: a slice
- * that timed out before the deadline just waits again.
+ * held again after every slice, as the real call leaves it. A condition wait
+ * is one slice: its end before the deadline is reported as a spurious wake-up
+ * (see conds__cond_wait); semaphore waits slice inside, as a token cannot be
+ * lost.
  */
 #include "shim.h"
 
@@ -63,18 +64,23 @@ static int conds__slice(int64_t deadline_ns, struct timespec *until)
 	return 1;
 }
 
+/* One slice only. A slice that times out before the deadline returns 0, a
+ * spurious wake-up, which POSIX allows and callers loop on: waiting again here
+ * instead would lose a signal sent between the slices (a signaller that
+ * signals after unlocking finds no waiter while this thread takes the mutex
+ * back) — and MariaDB's threads then slept their whole 60 s timeouts. */
 static int conds__cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex, int64_t deadline_ns)
 {
 	volatile int slot = shim__publish(LS_CLOCK_WAIT_COND, deadline_ns);
 	struct timespec until;
 	int result = ETIMEDOUT;
 
-	/* a cancellation point: unpublish if the thread is cancelled in a slice */
+	/* a cancellation point: unpublish if the thread is cancelled in the slice */
 	pthread_cleanup_push(shim__unpublish_cleanup, (void *)&slot);
-	while (conds__slice(deadline_ns, &until)) {
+	if (conds__slice(deadline_ns, &until)) {
 		result = REAL(pthread_cond_clockwait)(cond, mutex, CLOCK_MONOTONIC, &until);
-		if (result != ETIMEDOUT)
-			break;
+		if (result == ETIMEDOUT && conds__slice(deadline_ns, &until))
+			result = 0;
 	}
 	pthread_cleanup_pop(1);
 	return result;

@@ -125,10 +125,13 @@ int main(int argc, char **argv)
 		clock_gettime(clock, &now);
 		deadline = timespec_of((long long)now.tv_sec * NS_PER_SEC + now.tv_nsec + ns);
 		pthread_mutex_lock(&mutex);
-		if (!strncmp(kind, "cond_clockwait", 14))
-			rc = pthread_cond_clockwait(&cond, &mutex, clock, &deadline);
-		else
-			rc = pthread_cond_timedwait(&cond, &mutex, &deadline);
+		/* as a caller must: a wake-up may be spurious (the shim reports one per slice) */
+		do {
+			if (!strncmp(kind, "cond_clockwait", 14))
+				rc = pthread_cond_clockwait(&cond, &mutex, clock, &deadline);
+			else
+				rc = pthread_cond_timedwait(&cond, &mutex, &deadline);
+		} while (rc == 0);
 		snprintf(extra, sizeof extra, "locked=%d", pthread_mutex_trylock(&mutex) == EBUSY);
 		pthread_mutex_unlock(&mutex);
 		result = rc == ETIMEDOUT ? 0 : rc;
