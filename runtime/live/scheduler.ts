@@ -125,6 +125,7 @@ export class LiveScheduler {
 
   /** The controller thread's CPUs before the run (restored by teardown). */
   private savedAffinity: number[] | null = null;
+  private controllerCores: number[] = [];
   private awake = false;
 
   /** Creates a cell, a clock page and a command list per process host. */
@@ -132,6 +133,7 @@ export class LiveScheduler {
     cleanupStale();
     // the controller (this thread, real-time during windows) keeps to the cores no cell has
     const controllerCores = [...Array(availableParallelism()).keys()].filter((c) => !this.cores.includes(c));
+    this.controllerCores = controllerCores;
     if (controllerCores.length > 0) {
       this.savedAffinity = threadAffinity();
       setThreadAffinity(controllerCores);
@@ -187,7 +189,15 @@ export class LiveScheduler {
 
   private start(state: LiveCellState, name: string, command: string): void {
     state.running++;
-    state.cell.start({ name, command }, { ...state.clock.environment(), LIVESTACK_HOST: state.host.name, PATH: this.path });
+    // a child inherits this thread's affinity (the controller's core, with the kernel remembering it as
+    // the user's wish): spawn the launcher with the machine's whole set, it joins the cell's cpuset itself
+    const pinned = this.savedAffinity !== null;
+    if (pinned) setThreadAffinity(this.savedAffinity!);
+    try {
+      state.cell.start({ name, command }, { ...state.clock.environment(), LIVESTACK_HOST: state.host.name, PATH: this.path });
+    } finally {
+      if (pinned) setThreadAffinity(this.controllerCores);
+    }
   }
 
   allCommandsDone(): boolean {
