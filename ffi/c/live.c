@@ -214,12 +214,6 @@ static int32_t live__runnable(const struct ls_live_cell *cell, const int32_t *th
 	return busy;
 }
 
-/* Writes a delivery into the cell's tap. */
-static int live__deliver(const struct ls_live_cell *cell, const uint8_t *bytes, uint32_t length)
-{
-	return ls_cell__tap_write(cell->tap_fd, bytes, length);
-}
-
 /* Cells do not resolve neighbours (eth0 is NOARP: no first packet waits for
  * an ARP round trip), so a unicast IPv4 frame leaves with the sender's own MAC
  * as destination: address it to the MAC of the simulated host that has the
@@ -372,7 +366,7 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 				const struct ls_live_delivery *d = &deliveries[s->next_delivery++];
 				int64_t before = live__host_ns();
 
-				if (live__deliver(c, delivery_bytes + d->offset, d->length) < 0)
+				if (ls_cell__tap_write(c->tap_fd, delivery_bytes + d->offset, d->length) < 0)
 					stats->write_errors++;
 				live__learn_cost(c, live__host_ns() - before);
 				if (live__debug())
@@ -430,7 +424,7 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 
 		while (s->next_delivery < cells[i].deliveries_end && deliveries[s->next_delivery].time_ns < end_ns) {
 			const struct ls_live_delivery *d = &deliveries[s->next_delivery++];
-			if (live__deliver(&cells[i], delivery_bytes + d->offset, d->length) < 0)
+			if (ls_cell__tap_write(cells[i].tap_fd, delivery_bytes + d->offset, d->length) < 0)
 				stats->write_errors++;
 			stats->deliveries_written++;
 			stats->late_deliveries++;

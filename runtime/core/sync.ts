@@ -83,13 +83,7 @@ export async function runWindows(endpoints: readonly PartitionEndpoint[], option
         await endpoints[destination]!.deliver(events);
       }
     }
-    stats.windows++;
-    stats.endedAtNs = horizon;
-    const verdict = options.onWindow?.(horizon);
-    if ((verdict instanceof Promise ? await verdict : verdict) === false) {
-      stats.stoppedEarly = true;
-      break;
-    }
+    if (!(await endWindow(stats, horizon, options))) break;
   }
   return stats;
 }
@@ -145,13 +139,19 @@ async function runSteps(endpoints: readonly PartitionEndpoint[], options: SyncOp
         inboundMin[destination] = earliest;
       }
     }
-    stats.windows++;
-    stats.endedAtNs = horizon;
-    const verdict = options.onWindow?.(horizon);
-    if ((verdict instanceof Promise ? await verdict : verdict) === false) {
-      stats.stoppedEarly = true;
-      break;
-    }
+    if (!(await endWindow(stats, horizon, options))) break;
   }
   return stats;
+}
+
+/** Counts a finished window and asks onWindow whether to go on (false: stopped early). */
+async function endWindow(stats: SyncStats, horizon: number, options: SyncOptions): Promise<boolean> {
+  stats.windows++;
+  stats.endedAtNs = horizon;
+  const verdict = options.onWindow?.(horizon);
+  if ((verdict instanceof Promise ? await verdict : verdict) === false) {
+    stats.stoppedEarly = true;
+    return false;
+  }
+  return true;
 }
