@@ -36,6 +36,9 @@ export interface LiveCellInput {
   tapFd: number;
   freezer: { mode: 'v1'; stateFd: number } | { mode: 'v2'; freezeFd: number; eventsFd: number } | { mode: 'none' };
   scale: number;
+  /** the open file with the cell's CPU time (runtime/live/cgroups.ts usageHandle): what the cell ran while
+   *  its freeze was under way is added to its clock */
+  usage?: { fd: number; kind: 'ns' | 'cpu.stat' } | null;
   /** frames to write into the tap, sorted by time */
   deliveries: ReadonlyArray<{ timeNs: number; frame: Uint8Array }>;
 }
@@ -95,6 +98,8 @@ export function runWindow(cells: readonly LiveCellInput[], startNs: number, endN
     cellBuffer.writeDoubleLE(cell.scale, base + 32);
     cellBuffer.writeInt32LE(d, base + 40);
     cellBuffer.writeInt32LE(cell.hostIndex, base + 48);
+    cellBuffer.writeInt32LE(cell.usage?.fd ?? -1, base + 52);
+    cellBuffer.writeInt32LE(cell.usage === undefined || cell.usage === null ? 0 : cell.usage.kind === 'ns' ? 1 : 2, base + 68);
     const threads = cell.threads ?? null;
     cellBuffer.writeInt32LE(threadPairs, base + 56);
     cellBuffer.writeInt32LE(threads === null ? 0 : threads.length >> 1, base + 60);

@@ -214,6 +214,60 @@ static int32_t live__runnable(const struct ls_live_cell *cell, const int32_t *th
 	return busy;
 }
 
+/* The cell's CPU time so far (ns), -1 if unknown. */
+static int64_t live__usage_ns(const struct ls_live_cell *cell)
+{
+	char buf[256], *at;
+	ssize_t n;
+
+	if (cell->usage_fd < 0 || (cell->usage_kind != 1 && cell->usage_kind != 2))
+		return -1;
+	n = pread(cell->usage_fd, buf, sizeof buf - 1, 0);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (cell->usage_kind == 1)
+		return strtoll(buf, NULL, 10);
+	at = strstr(buf, "usage_usec ");
+	return at == NULL ? -1 : strtoll(at + 11, NULL, 10) * 1000LL;
+}
+
+/* Stops a cell at the end of its window: its clock first (at end_ns, at the
+ * freeze request: waiting for the freeze must not make time pass), then the
+ * cgroup. A freeze can take long: writing cgroup.freeze takes the kernel's
+ * global cgroup_mutex, which launchers joining cgroups (each join waits for
+ * an RCU grace period) hold for ms at a time (measured: a cell that ran 205 ms
+ * of CPU between the request and the freeze, its clock counting none of it).
+ * What the cell ran meanwhile (its CPU time, at most the wall time the freeze
+ * took) is added to its clock, which then runs on from there next window. */
+#define LIVE_SLOW_FREEZE_NS 1000000LL
+
+static long long live__stop(struct ls_live_cell *c, int64_t end_ns, const int32_t *threads)
+{
+	int64_t before_ns, after_ns, used_before, used_after, charged;
+	long long frozen;
+
+	ls_clock__freeze(c->clock, end_ns);
+	used_before = live__usage_ns(c);
+	before_ns = live__host_ns();
+	c->runnable = live__runnable(c, threads);
+	frozen = live__freeze(c, 1);
+	if (frozen < 0)
+		return frozen;
+	after_ns = live__host_ns();
+	used_after = live__usage_ns(c);
+	/* only a slow freeze: a running task's CPU time is brought up to date at
+	 * the next tick or switch, so the first reading lags by up to a tick, and
+	 * charging every usual ~0.1 ms freeze overcounted a busy loop by 1-2% */
+	if (after_ns - before_ns > LIVE_SLOW_FREEZE_NS && used_before >= 0 && used_after > used_before) {
+		charged = used_after - used_before;
+		if (charged > after_ns - before_ns)
+			charged = after_ns - before_ns; /* several cores: the wall time it ran, not the sum */
+		ls_clock__freeze(c->clock, end_ns + (int64_t)((double)charged * c->scale));
+	}
+	return frozen;
+}
+
 /* Cells do not resolve neighbours (eth0 is NOARP: no first packet waits for
  * an ARP round trip), so a unicast IPv4 frame leaves with the sender's own MAC
  * as destination: address it to the MAC of the simulated host that has the
@@ -378,9 +432,7 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 			if (host_now >= s->end_host_ns) {
 				long long frozen;
 
-				ls_clock__freeze(c->clock, end_ns); /* stop the clock at the request */
-				c->runnable = live__runnable(c, threads);
-				frozen = live__freeze(c, 1);
+				frozen = live__stop(c, end_ns, threads);
 				if (frozen < 0)
 					return (int)frozen;
 				if (frozen > stats->freeze_ns_max)

@@ -217,12 +217,12 @@ struct ls_live_cell {
 	int32_t deliveries_begin;  /* this cell's deliveries: [begin, end) of the deliveries array, sorted by time */
 	int32_t deliveries_end;
 	int32_t host_index;        /* the plan's host index: frames written to it carry its MAC */
-	int32_t reserved;
+	int32_t usage_fd;          /* the cell's CPU time: cpuacct.usage (v1, ns) or cpu.stat (v2, usage_usec); -1: none */
 	int32_t threads_begin;     /* its (pid, tid) pairs to look at when the window ends: */
 	int32_t thread_count;      /* pairs threads[2*begin ...] of ls_live__window's threads */
 	int32_t runnable;          /* out: how many of them were running, runnable or in disk sleep
 	                            * when the clock stopped, before the freeze (-1: not looked) */
-	int32_t reserved2;
+	int32_t usage_kind;        /* 1: usage_fd holds ns (cpuacct.usage); 2: cpu.stat */
 };
 
 /* A frame to write into a cell's tap at a virtual time. */

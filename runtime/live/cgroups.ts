@@ -316,6 +316,7 @@ export class CellCgroups {
       const cells = new CellCgroups(layout, host, runId, roleDirs, made);
       cells.apply(settings);
       cells.openFreezer();
+      cells.openUsage();
       return cells;
     } catch (error) {
       for (const dir of made) {
@@ -381,6 +382,19 @@ export class CellCgroups {
     }
   }
 
+  private usageFd: { fd: number; kind: 'ns' | 'cpu.stat' } | null = null;
+
+  /** The open file with the cell's CPU time, for C code that reads it at every freeze (ffi/live.ts). */
+  usageHandle(): { fd: number; kind: 'ns' | 'cpu.stat' } | null {
+    return this.usageFd;
+  }
+
+  openUsage(): void {
+    const dir = this.dirFor('cpuacct');
+    if (!dir) return;
+    this.usageFd = this.v1('cpuacct') ? { fd: openSync(join(dir, 'cpuacct.usage'), 'r'), kind: 'ns' } : { fd: openSync(join(dir, 'cpu.stat'), 'r'), kind: 'cpu.stat' };
+  }
+
   /** The open freezer files, for C code that freezes and thaws in its own loop (ffi/live.ts). */
   freezerHandle(): FreezerFds | null {
     return this.freezerFds;
@@ -432,6 +446,13 @@ export class CellCgroups {
     }
   }
 
+  /** Whether pid has joined every cgroup of the cell: the launcher joins them in procsFiles order
+   *  (the freezer's last), so being in the last one means it is done joining. */
+  joinedAll(pid: number): boolean {
+    const last = this.procsFiles[this.procsFiles.length - 1];
+    return last === undefined || readPids(last).includes(pid);
+  }
+
   /** Every process (tgid) in any of the cell's cgroups. */
   pids(): number[] {
     return [...new Set(this.procsFiles.flatMap(readPids))].sort((a, b) => a - b);
@@ -479,6 +500,10 @@ export class CellCgroups {
       closeSync(this.freezerFds.controlFd);
       if (this.freezerFds.eventsFd >= 0) closeSync(this.freezerFds.eventsFd);
       this.freezerFds = null;
+    }
+    if (this.usageFd) {
+      closeSync(this.usageFd.fd);
+      this.usageFd = null;
     }
     const failures: string[] = [];
     for (const dir of this.dirs) {

@@ -67,6 +67,11 @@ const IDLE_WINDOWS = 2;
 const SKIP_IDLE = process.env['LIVESTACK_SKIP_IDLE'] === '1';
 /** …and in each of them the cell used at most this share of the window's CPU time. */
 const IDLE_CPU_FRACTION = 0.1;
+/** How long a window waits for new launchers to join their cgroups (they take ms; a stuck one is not waited for). */
+const JOIN_WAIT_MS = 2_000;
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+/** LIVESTACK_SCHED_DEBUG=1: one stderr line per cell and window (CPU used, freeze/thaw cost, CPU used while frozen). */
+const DEBUG = process.env['LIVESTACK_SCHED_DEBUG'] === '1';
 
 interface LiveCellState {
   host: PlanHost;
@@ -80,6 +85,8 @@ interface LiveCellState {
   paused: boolean;
   /** (pid, tid) pairs seen by the last idle check: the next window reads their states before freezing */
   threads: number[];
+  /** LIVESTACK_SCHED_DEBUG: the cell's CPU usage when it was last frozen */
+  lastFrozenCpuNs?: number;
 }
 
 export interface LiveSchedulerOptions {
@@ -191,6 +198,9 @@ export class LiveScheduler {
     if (this.allCommandsDone()) this.finishedAtNs ??= Math.max(...[...this.cells.values()].map((c) => c.clock.now()));
   }
 
+  /** Launchers started since the last window, not yet seen in all their cgroups. */
+  private joining: Array<{ state: LiveCellState; pid: number }> = [];
+
   private start(state: LiveCellState, name: string, command: string): void {
     state.running++;
     // a child inherits this thread's affinity (the controller's core, with the kernel remembering it as
@@ -198,7 +208,8 @@ export class LiveScheduler {
     const pinned = this.savedAffinity !== null;
     if (pinned) setThreadAffinity(this.savedAffinity!);
     try {
-      state.cell.start({ name, command }, { ...state.clock.environment(), LIVESTACK_HOST: state.host.name, PATH: this.path });
+      const started = state.cell.start({ name, command }, { ...state.clock.environment(), LIVESTACK_HOST: state.host.name, PATH: this.path });
+      this.joining.push({ state, pid: started.pid });
     } finally {
       if (pinned) setThreadAffinity(this.controllerCores);
     }
@@ -286,11 +297,28 @@ export class LiveScheduler {
       }
       if (state.running > 0 || hasDelivery) active.push(state);
     }
+    this.awaitJoins();
     if (active.length === 0) return;
     // gang scheduling: as many cells at once as there are cores for them
     const perGroup = Math.max(1, this.cores.length);
     for (let i = 0; i < active.length; i += perGroup) this.runGroup(active.slice(i, i + perGroup), startNs, endNs, partition);
     this.stats.windows++;
+  }
+
+  /**
+   * Waits until the launchers started for this window have joined their cells' cgroups. Each join
+   * takes the kernel's global cgroup_mutex and waits for an RCU grace period (ms); a cell's freeze at
+   * the end of its window waits for the same mutex, so launchers joining meanwhile held one freeze up
+   * for 350 ms (the cell's CPU time then goes to its clock, see ffi/c/live.c, but the wall time is lost).
+   * A launcher joins its cell's frozen freezer cgroup last and stops there until the cell's window.
+   */
+  private awaitJoins(): void {
+    const deadline = performance.now() + JOIN_WAIT_MS;
+    while (this.joining.length > 0 && performance.now() < deadline) {
+      this.joining = this.joining.filter(({ state, pid }) => existsSync(`/proc/${pid}`) && !state.cell.cgroups.joinedAll(pid));
+      if (this.joining.length > 0) Atomics.wait(PAUSE, 0, 0, 0.2);
+    }
+    this.joining = [];
   }
 
   private runGroup(group: LiveCellState[], startNs: number, endNs: number, partition: Partition): void {
@@ -307,12 +335,17 @@ export class LiveScheduler {
         tapFd: state.cell.tapFd,
         freezer: freezer === null ? { mode: 'none' } : freezer.kind === 'v1' ? { mode: 'v1', stateFd: freezer.controlFd } : { mode: 'v2', freezeFd: freezer.controlFd, eventsFd: freezer.eventsFd },
         scale: state.paused ? 1 : state.host.cpuScale,
+        usage: state.cell.cgroups.usageHandle(),
         // a cell that looked idle once: the window reads its threads' states while it still runs
         threads: state.idleWindows >= 1 && state.threads.length > 0 ? state.threads : null,
         deliveries,
       };
     });
     const cpuBefore = group.map((state) => state.cell.cgroups.cpuUsageNs());
+    if (DEBUG) group.forEach((state, i) => {
+      const leak = state.lastFrozenCpuNs === undefined ? 0 : cpuBefore[i]! - state.lastFrozenCpuNs;
+      if (leak > 100_000) process.stderr.write(`[sched] ${state.host.name} used ${(leak / 1e6).toFixed(3)} ms of CPU while frozen, before window ${startNs} (pids ${state.cell.pids().join(',')})\n`);
+    });
     // a deadline due in this window wakes a thread, whose work may wake others just before the freeze
     const timerDue = group.map((state) => {
       const deadline = state.clock.earliestWait().deadlineNs;
@@ -336,6 +369,10 @@ export class LiveScheduler {
       const quiet = ranNs <= IDLE_CPU_FRACTION * ((endNs - startNs) / state.host.cpuScale);
       const busy = sent.has(i) || inputs[i]!.deliveries.length > 0 || timerDue[i]! || !quiet || runnable[i]! > 0 || !this.allThreadsWaiting(state);
       state.idleWindows = busy ? 0 : state.idleWindows + 1;
+      if (DEBUG) {
+        state.lastFrozenCpuNs = after ?? undefined;
+        process.stderr.write(`[sched] ${state.host.name} [${startNs}, ${endNs}) ran ${(ranNs / 1e6).toFixed(3)} ms freeze ${(stats.freezeNsMax / 1e3).toFixed(0)} us thaw ${(stats.thawNsMax / 1e3).toFixed(0)} us\n`);
+      }
     });
   }
 

@@ -153,12 +153,10 @@ liveTest('a CPU-bound loop: its virtual runtime is the CPU time it used, alone a
       // times(2) counts in 10 ms ticks: ±1 tick on ~1 s; the issue's 3% plus that. A clock that counts
       // time the cell did not run (waiting for the core, frozen) fails here, for every cell.
       t.true(error < 0.04, `${label}, ${r.host}: virtual ${r.virtualS} vs cpu ${r.cpuS}`);
-      // OPEN BUG (see the session note): in the full suite only, the first of the four cells that start
-      // together sometimes runs part of its CPU time outside its windows, so its clock shows up to 66%
-      // less than its CPU time. Not understood yet; it is reported here, not hidden, and checked strictly
-      // for every other cell.
-      if (r.host === 'w1' && error <= -0.04) t.log(`KNOWN BUG: ${label}, w1 ran ${(-error * 100).toFixed(0)}% of its CPU time outside its windows`);
-      else t.true(error > -0.04, `${label}, ${r.host}: virtual ${r.virtualS} vs cpu ${r.cpuS}`);
+      // and not less either: a cell whose freeze is slow (launchers of other cells holding the kernel's
+      // cgroup_mutex) runs on after its clock stopped; live.c adds that CPU time to its clock (the first
+      // of the four workers read 25-66% low in the full suite before)
+      t.true(error > -0.04, `${label}, ${r.host}: virtual ${r.virtualS} vs cpu ${r.cpuS}`);
     }
   };
   await check('alone');
