@@ -34,6 +34,15 @@ const freezeV2 = lazyFunction('ls_cell__freeze_v2', 'int64_t', ['int', 'int', 'i
 
 /** Creates the non-persistent tap `name` in this process's network namespace
  * and returns its fd (non-blocking, close-on-exec). */
+const tapDropSent = lazyFunction('ls_cell__tap_drop_sent', 'int', ['int']);
+
+/** Frames the cell sends are dropped at its tap instead of being queued for the fd (their copies
+ *  in the cell's packet ring are what the window loop reads). */
+export function dropSentFrames(tapFd: number): void {
+  const result = tapDropSent()(tapFd) as number;
+  if (result < 0) throw new CellCallError('ls_cell__tap_drop_sent', String(tapFd), result);
+}
+
 export function openTap(name: string): number {
   const fd = [-1];
   const result = tapOpen()(name, fd) as number;

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/filter.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
@@ -48,6 +49,24 @@ int ls_cell__tap_open(const char *name, int *out_fd)
 		return err;
 	}
 	*out_fd = fd;
+	return 0;
+}
+
+/* Drops every frame the cell sends at the tap, before it is queued for this
+ * fd: a cBPF "accept nothing" filter on the tap (TUNATTACHFILTER). For cells
+ * whose sent frames are taken from their packet ring (ring.c) instead: the
+ * tap queued each frame as well, and emptying that queue cost the window loop
+ * ~2 us per frame (measured: 200-300 us of every 1 ms window of a UDP
+ * sender). Frames written into the tap are not affected. */
+int ls_cell__tap_drop_sent(int fd)
+{
+	struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
+	struct sock_fprog program = { .len = 1, .filter = &drop };
+
+	if (fd < 0)
+		return -EINVAL;
+	if (ioctl(fd, TUNATTACHFILTER, &program) < 0)
+		return -errno;
 	return 0;
 }
 

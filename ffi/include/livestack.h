@@ -144,6 +144,8 @@ extern "C" {
  * O_CLOEXEC). The device vanishes when the fd is closed, also after the
  * device was moved into another namespace. Returns 0 or -errno. */
 LS_API int ls_cell__tap_open(const char *name, int *out_fd);
+/* Frames the cell sends are dropped at the tap (they are taken from its ring). */
+LS_API int ls_cell__tap_drop_sent(int fd);
 
 /* Reads up to max frames without blocking, packed one after another into
  * buf; lengths[i] is the length of frame i. Reads only while at least

@@ -11,6 +11,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSy
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Plan, PlanAction, PlanHost } from '../../dsl/plan.ts';
+import { dropSentFrames } from '../../ffi/cell.ts';
 import { ClockPage } from '../../ffi/clock.ts';
 import { keepCoresAwake, runWindow, setThreadAffinity, threadAffinity, type LiveCellInput, type LiveWindowStats } from '../../ffi/live.ts';
 import type { Partition } from '../core/partition.ts';
@@ -174,6 +175,8 @@ export class LiveScheduler {
       // frozen from the start: a cell runs only inside its windows (a command started before its
       // first window must not run for free, nor share the core with the cell whose window it is)
       cell.freeze();
+      // its frames are read from its ring: the tap need not queue them too
+      dropSentFrames(cell.tapFd);
       const clock = ClockPage.create(join(this.registry.runDir, `${host.name}.clock`), { realtimeEpochNs: epochNs });
       this.cells.set(host.name, {
         host, node, cell, clock,

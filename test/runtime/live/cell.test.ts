@@ -4,7 +4,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CELL_FRAME_MAX_BYTES, launcherPath, readTapBatch, splitFrames, writeTap } from '../../../ffi/cell.ts';
+import { CELL_FRAME_MAX_BYTES, dropSentFrames, launcherPath, readTapBatch, splitFrames, writeTap } from '../../../ffi/cell.ts';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, arpReply, buildArpRequest, hostMac, ipToInt } from '../../../runtime/model/packet.ts';
 import { CellError } from '../../../runtime/live/errors.ts';
 import { capabilityTest, harness, liveTest, runIn, sleep, smallPlan, waitFor, within } from './helpers.ts';
@@ -140,6 +140,14 @@ liveTest('the tap fd stays attached after the move: the cell kernel answers ICMP
   await new Promise((resolve) => setTimeout(resolve, 200));
   const count = readTapBatch(a.tapFd, buffer, lengths);
   t.false(splitFrames(buffer, lengths, count).some((frame) => ((frame[12]! << 8) | frame[13]!) === ETHERTYPE_ARP), 'no ARP reply');
+
+  // with the scheduler's drop filter, what the cell sends reaches its ring only, not the tap's queue
+  dropSentFrames(a.tapFd);
+  const dropped = (): number => Number(execFileSync('ip', ['netns', 'exec', a.netns, 'cat', '/sys/class/net/eth0/statistics/tx_dropped'], { encoding: 'utf8' }).trim());
+  const before = dropped();
+  writeTap(a.tapFd, icmpEcho(1, 0, '198.18.0.2', '198.18.0.1', 0x4c53, 8));
+  await waitFor(() => dropped() > before || undefined, 3_000, 'the echo reply dropped at the tap');
+  t.is(readTapBatch(a.tapFd, buffer, lengths), 0, 'the reply was not queued at the tap');
 });
 
 liveTest('memory limit and resctrl notice: memory.limit_in_bytes is the plan memory', async (t) => {
