@@ -50,7 +50,12 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 #define LIVE_SPIN_NS 300000LL
 /* The loop looks at the rings at least this often (a ring holds ~2k frames:
  * at 300k frames/s that is 7 ms). */
-#define LIVE_RING_CHECK_NS 1000000LL
+#define LIVE_RING_CHECK_NS 200000LL
+/* Frames taken from a ring per look while the cell runs: a sender as fast as
+ * the taking (~1 us per frame) kept one look going for 8 ms, past the window's
+ * end, until its ring overflowed. The rest is taken at the next look, and all
+ * of it once the cell is frozen. */
+#define LIVE_TAKE_MAX 256
 
 /* LIVESTACK_LIVE_DEBUG=1 prints every delivery and read with its virtual and host time. */
 static int live__debug(void)
@@ -290,14 +295,15 @@ static void live__address(uint8_t *frame, uint32_t length, int32_t host_count)
  * within [start, end - 1] and never before the previous frame's. */
 static void live__take(struct ls_live_cell *cells, int32_t index, struct live__state *s, int64_t raw_minus_real_ns,
 		       int64_t end_ns, struct ls_live_frame *out, int32_t out_max, uint8_t *out_bytes, uint32_t out_capacity,
-		       uint32_t *out_used, int32_t host_count, struct ls_live_stats *stats)
+		       uint32_t *out_used, int32_t host_count, struct ls_live_stats *stats, int32_t max)
 {
 	struct ls_ring *ring = cells[index].ring;
 	struct ls_ring_frame frame;
+	int32_t taken = 0;
 
 	if (ring == NULL)
 		return;
-	while (ring__peek(ring, &frame)) {
+	while (taken++ < max && ring__peek(ring, &frame)) {
 		struct ls_live_frame *f;
 		int64_t v = ls_clock__virtual_at(&s->clock, frame.realtime_ns + raw_minus_real_ns);
 
@@ -414,7 +420,7 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 
 			if (s->done)
 				continue;
-			live__take(cells, i, s, raw_minus_real_ns, end_ns, out, out_max, out_bytes, out_capacity, &out_used, host_count, stats);
+			live__take(cells, i, s, raw_minus_real_ns, end_ns, out, out_max, out_bytes, out_capacity, &out_used, host_count, stats, LIVE_TAKE_MAX);
 			v = ls_clock__virtual_at(&s->clock, live__host_ns());
 			while (s->next_delivery < c->deliveries_end && deliveries[s->next_delivery].time_ns - live__lead_ns(c) <= v) {
 				const struct ls_live_delivery *d = &deliveries[s->next_delivery++];
@@ -437,7 +443,7 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 					return (int)frozen;
 				if (frozen > stats->freeze_ns_max)
 					stats->freeze_ns_max = frozen;
-				live__take(cells, i, s, raw_minus_real_ns, end_ns, out, out_max, out_bytes, out_capacity, &out_used, host_count, stats);
+				live__take(cells, i, s, raw_minus_real_ns, end_ns, out, out_max, out_bytes, out_capacity, &out_used, host_count, stats, INT32_MAX);
 				live__discard_tap(c->tap_fd);
 				s->done = 1;
 				remaining--;

@@ -107,6 +107,8 @@ export interface LiveStats {
   freezeNsMax: number;
   thawNsMax: number;
   writeErrors: number;
+  /** frames a cell sent that were lost before the network: its packet ring was full (kernel drops) or a window's output was */
+  framesDropped: number;
   /** cell-windows an idle cell was left frozen */
   skips: number;
 }
@@ -116,7 +118,7 @@ export class LiveScheduler {
   private readonly actions: PlanAction[];
   private nextAction = 0;
   private registry: Cells | undefined;
-  readonly stats: LiveStats = { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0, writeErrors: 0, skips: 0 };
+  readonly stats: LiveStats = { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0, writeErrors: 0, framesDropped: 0, skips: 0 };
   finishedAtNs: number | null = null;
   private readonly cores: number[];
   private path = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -374,7 +376,7 @@ export class LiveScheduler {
       state.idleWindows = busy ? 0 : state.idleWindows + 1;
       if (DEBUG) {
         state.lastFrozenCpuNs = after ?? undefined;
-        process.stderr.write(`[sched] ${state.host.name} [${startNs}, ${endNs}) ran ${(ranNs / 1e6).toFixed(3)} ms freeze ${(stats.freezeNsMax / 1e3).toFixed(0)} us thaw ${(stats.thawNsMax / 1e3).toFixed(0)} us\n`);
+        process.stderr.write(`[sched] ${state.host.name} [${startNs}, ${endNs}) ran ${(ranNs / 1e6).toFixed(3)} ms freeze ${(stats.freezeNsMax / 1e3).toFixed(0)} us thaw ${(stats.thawNsMax / 1e3).toFixed(0)} us out ${stats.framesOut} dropped ${stats.framesDropped}\n`);
       }
     });
   }
@@ -388,6 +390,7 @@ export class LiveScheduler {
     this.stats.freezeNsMax = Math.max(this.stats.freezeNsMax, stats.freezeNsMax);
     this.stats.thawNsMax = Math.max(this.stats.thawNsMax, stats.thawNsMax);
     this.stats.writeErrors += stats.writeErrors;
+    this.stats.framesDropped += stats.framesDropped;
   }
 
   /** Every thread of every process of the cell sits in a wait the shim published, or in a wait with no
