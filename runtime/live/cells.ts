@@ -2,7 +2,7 @@
 // destroyAll(), on SIGINT/SIGTERM/SIGHUP, and on process exit. What even
 // this cannot catch (SIGKILL, a crash in native code) cleanupStale()
 // (stale.ts) removes before the next run.
-import { mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PlanHost } from '../../dsl/plan.ts';
 import { Cell } from './cell.ts';
@@ -70,7 +70,10 @@ export class Cells {
     this.creating.add(host.name);
     this.guard();
     try {
-      mkdirSync(this.runDir, { recursive: true, mode: 0o700 });
+      // others may traverse it, not list it: a cell's commands may run as another user (PostgreSQL
+      // refuses root), and they reach their clock page and scratch directory through it
+      mkdirSync(this.runDir, { recursive: true, mode: 0o711 });
+      chmodSync(this.runDir, 0o711);
       if (!this.layout) {
         this.layout = detectCgroupLayout(this.options.cgroupRoot, this.options.freezer);
         if (this.options.freezerSentinel !== false) this.sentinel = FreezerSentinel.hold(this.layout, this.runId);

@@ -179,7 +179,10 @@ export class LiveScheduler {
       cell.freeze();
       // its frames are read from its ring: the tap need not queue them too
       dropSentFrames(cell.tapFd);
-      const clock = ClockPage.create(join(this.registry.runDir, `${host.name}.clock`), { realtimeEpochNs: epochNs });
+      const clockPath = join(this.registry.runDir, `${host.name}.clock`);
+      const clock = ClockPage.create(clockPath, { realtimeEpochNs: epochNs });
+      // writable by a command that runs as another user (the shim publishes its waits in the page)
+      chmodSync(clockPath, 0o666);
       this.cells.set(host.name, {
         host, node, cell, clock,
         pending: host.commands.map((c) => ({ ...c })),

@@ -280,6 +280,19 @@ for (const kind of WAITS) {
   });
 }
 
+test.serial('a condition wait sees a predicate made true under its mutex without a signal (a signal between two slices finds no waiter)', async (t) => {
+  t.timeout(20_000); // the bug this catches blocks the wait until a jump that never comes
+  const page = makePage(t);
+  page.freeze(3 * SEC);
+  const running = start(t, 'wait', ['cond_predicate', String(5 * SEC)], page.environment());
+  const begin = parseStart(await running.line());
+  const end = parseEnd(await running.line());
+  t.is(end.result, 0, 'not ETIMEDOUT: the clock is frozen, its deadline never came');
+  t.is(end.extra, 'predicate=1');
+  t.is(end.virtualNs, begin.virtualNs, 'no virtual time passed');
+  t.true(end.realNs - begin.realNs < 1_000_000_000n, `returned ${Number(end.realNs - begin.realNs) / 1e6} ms after it began (the setter waits 100 ms)`);
+});
+
 test.serial('running at scale 2: nanosleep(400 ms) lasts ~200 ms of wall time and >= 400 ms virtual', async (t) => {
   const page = makePage(t);
   page.run(0, 2);

@@ -79,6 +79,7 @@ static void shim__resolve_all(void)
 	RESOLVE(close);
 	RESOLVE(pthread_cond_timedwait);
 	RESOLVE(pthread_cond_clockwait);
+	RESOLVE(pthread_mutex_unlock);
 	RESOLVE(sem_timedwait);
 	RESOLVE(sem_clockwait);
 #undef RESOLVE

@@ -47,6 +47,23 @@ static struct timespec timespec_of(long long ns)
 	return ts;
 }
 
+/* cond_predicate: another thread makes the predicate true under the mutex
+ * after 100 ms and never signals. */
+static pthread_mutex_t predicate_mutex = PTHREAD_MUTEX_INITIALIZER;
+static int predicate;
+
+static void *set_predicate(void *unused)
+{
+	struct timespec pause = { 0, 100000000L };
+
+	(void)unused;
+	syscall(SYS_nanosleep, &pause, NULL); /* real time: the page may be frozen */
+	pthread_mutex_lock(&predicate_mutex);
+	predicate = 1;
+	pthread_mutex_unlock(&predicate_mutex);
+	return NULL;
+}
+
 /* cancel_*: the wait runs in a thread that main cancels after 100 ms. */
 static void *cancelled_wait(void *argument)
 {
@@ -109,6 +126,24 @@ int main(int argc, char **argv)
 		clock_gettime(clock, &now);
 		deadline = timespec_of((long long)now.tv_sec * NS_PER_SEC + now.tv_nsec + ns);
 		result = clock_nanosleep(clock, TIMER_ABSTIME, &deadline, NULL);
+	} else if (!strcmp(kind, "cond_predicate")) {
+		/* the predicate becomes true under the mutex while this thread waits, and nobody signals: a
+		 * wait in slices must not sleep past it (a signal sent between two slices finds no waiter) */
+		pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+		struct timespec now, deadline;
+		pthread_t setter;
+		int rc = 0;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		deadline = timespec_of((long long)now.tv_sec * NS_PER_SEC + now.tv_nsec + ns);
+		pthread_mutex_lock(&predicate_mutex);
+		pthread_create(&setter, NULL, set_predicate, NULL);
+		while (!predicate && rc == 0)
+			rc = pthread_cond_timedwait(&cond, &predicate_mutex, &deadline);
+		snprintf(extra, sizeof extra, "predicate=%d", predicate);
+		pthread_mutex_unlock(&predicate_mutex);
+		pthread_join(setter, NULL);
+		result = rc;
 	} else if (!strncmp(kind, "cond_", 5)) {
 		/* a condition variable nobody signals: the wait ends at its deadline (ETIMEDOUT → 0) */
 		pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
