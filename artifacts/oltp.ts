@@ -8,6 +8,7 @@
 //   npm run artifact:oltp                          # the sweep → runs/oltp-…/
 //   npm run artifact:oltp -- --set latency=1ms     # one point
 //   npm run artifact:oltp -- -o DIR --scenario oltp-4clients
+//   npm run artifact:oltp -- --scenario oltp-pgsql # PostgreSQL 15 at 1 ms
 //
 // Writes the run directory of `livestack run` (one point-NNN/ per latency) plus
 // artifact.txt / artifact.json: per latency tps, qps, p95, virtual and wall
@@ -33,6 +34,8 @@ export const REFERENCE = new Map<number, Reference>([
   [1_000_000, { tps: 89.01, qps: 1780, p95: 45.79 }],
   [5_000_000, { tps: 18.67, qps: 373, p95: 215.44 }],
 ]);
+/** PostgreSQL 15 (scenario oltp-pgsql), 1 ms: qps not given by the issue */
+export const REFERENCE_PGSQL = new Map<number, Reference>([[1_000_000, { tps: 88.3, qps: NaN, p95: 46.63 }]]);
 export const TOLERANCE = 0.05;
 
 function argument(name: string): string | undefined {
@@ -48,7 +51,7 @@ function versions(): Record<string, string> {
       return 'not found';
     }
   };
-  return { mariadbd: first('/usr/sbin/mariadbd', ['--version']), sysbench: first('sysbench', ['--version']) };
+  return { mariadbd: first('/usr/sbin/mariadbd', ['--version']), postgres: first('/usr/lib/postgresql/15/bin/postgres', ['--version']), sysbench: first('sysbench', ['--version']) };
 }
 
 const scenario = argument('--scenario') ?? 'oltp';
@@ -80,8 +83,8 @@ const rows = points.map((point) => {
   const latencyNs = Math.max(0, ...point.plan.links.map((l) => l.latencyNs));
   const metric = (name: string) => point.summary.metrics[name]?.mean ?? null;
   const measured = { tps: metric('tps'), qps: metric('qps'), p95: metric('p95_ms') };
-  const reference = REFERENCE.get(latencyNs) ?? null;
-  const error = (key: keyof Reference) => (reference === null || measured[key] === null ? null : (measured[key]! - reference[key]) / reference[key]);
+  const reference = (scenario === 'oltp-pgsql' ? REFERENCE_PGSQL : REFERENCE).get(latencyNs) ?? null;
+  const error = (key: keyof Reference) => (reference === null || measured[key] === null || Number.isNaN(reference[key]) ? null : (measured[key]! - reference[key]) / reference[key]);
   return {
     latencyMs: latencyNs / 1e6,
     ...measured,
