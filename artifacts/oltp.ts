@@ -18,6 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileFile } from '../dsl/compile.ts';
+import type { Plan } from '../dsl/plan.ts';
 import { defaultRunPath } from '../runtime/report/rundir.ts';
 import { runPlans } from '../runtime/run.ts';
 import { version } from '../cli/main.ts';
@@ -37,6 +38,27 @@ export const REFERENCE = new Map<number, Reference>([
 /** PostgreSQL 15 (scenario oltp-pgsql), 1 ms: qps not given by the issue */
 export const REFERENCE_PGSQL = new Map<number, Reference>([[1_000_000, { tps: 88.3, qps: NaN, p95: 46.63 }]]);
 export const TOLERANCE = 0.05;
+
+/** The smallest sum of link and switch latencies from the first client host to db (breadth-first). */
+function oneWayNs(plan: Plan): number {
+  const from = plan.hosts.find((h) => h.name.startsWith('client'))?.name;
+  const switchNs = new Map(plan.switches.map((s) => [s.name, s.latencyNs]));
+  const best = new Map<string, number>(from === undefined ? [] : [[from, 0]]);
+  const queue = from === undefined ? [] : [from];
+  while (queue.length > 0) {
+    const node = queue.shift()!;
+    for (const link of plan.links) {
+      const next = link.a === node ? link.b : link.b === node ? link.a : null;
+      if (next === null) continue;
+      const ns = best.get(node)! + link.latencyNs + (switchNs.get(next) ?? 0);
+      if (ns < (best.get(next) ?? Infinity)) {
+        best.set(next, ns);
+        queue.push(next);
+      }
+    }
+  }
+  return best.get('db') ?? 0;
+}
 
 function argument(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -70,19 +92,37 @@ if (!compiled.ok) {
 const outDir = argument('-o') ?? defaultRunPath(scenario);
 console.log(`${scenario}: ${compiled.plans.length} point(s) → ${outDir}`);
 const started = Date.now();
+// Ctrl-C: stop at the end of the current window, tear the cells down and keep what was measured (a
+// second Ctrl-C aborts); without a handler of its own the script died under tsx with its cells frozen
+let stop = false;
+const onSignal = () => {
+  if (stop) process.exit(130);
+  stop = true;
+  console.error('\nstopping at the end of this window (Ctrl-C again to abort without results)…');
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
 const { points, interrupted } = await runPlans(compiled.plans, {
   outDir,
   version: version(),
+  shouldStop: () => stop,
   progress: (line, final) => {
     if (final || process.stdout.isTTY) process.stdout.write(process.stdout.isTTY ? `\r${line}${final ? '\n' : ''}` : `${line}\n`);
   },
 });
 
 const rows = points.map((point) => {
-  // the database's link has the largest latency (the 4-client variant reaches it through a switch)
-  const latencyNs = Math.max(0, ...point.plan.links.map((l) => l.latencyNs));
+  // one-way latency from the first client to the database, links and switches on the way (the 4-client
+  // variant reaches it through a switch)
+  const latencyNs = oneWayNs(point.plan);
   const metric = (name: string) => point.summary.metrics[name]?.mean ?? null;
-  const measured = { tps: metric('tps'), qps: metric('qps'), p95: metric('p95_ms') };
+  // throughput of all clients together (the 4-client variant: four 1-thread clients against the
+  // reference's one 4-thread client); p95 is the clients' mean
+  const total = (name: string) => {
+    const m = point.summary.metrics[name];
+    return m === undefined || m.mean === null ? null : m.mean * m.count;
+  };
+  const measured = { tps: total('tps'), qps: total('qps'), p95: metric('p95_ms') };
   const reference = (scenario === 'oltp-pgsql' ? REFERENCE_PGSQL : REFERENCE).get(latencyNs) ?? null;
   const error = (key: keyof Reference) => (reference === null || measured[key] === null || Number.isNaN(reference[key]) ? null : (measured[key]! - reference[key]) / reference[key]);
   return {
