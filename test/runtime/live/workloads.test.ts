@@ -3,6 +3,7 @@
 // (.ci/run installs them); missing ones fail under LIVESTACK_REQUIRE_LIVE=1.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { ExecutionContext } from 'ava';
 import { compileFile, compileText } from '../../../dsl/compile.ts';
 import type { Plan } from '../../../dsl/plan.ts';
 import { aggregate, collectMetrics } from '../../../runtime/report/metrics.ts';
@@ -92,9 +93,9 @@ liveTest('redis-benchmark against redis-server across a 1 ms link completes, wit
   for (const value of p50) t.true(value >= 2 && value < 6, `${value}`);
 });
 
-liveTest('sysbench oltp_read_write against MariaDB across a 1 ms link (the paper artifact, CI smoke)', async (t) => {
-  if (!requireTools(t, 'mariadbd', 'mariadb-install-db', 'sysbench')) return;
-  const compiled = compileFile(fileURLToPath(new URL('../../../scenarios/paper/oltp.scn', import.meta.url)), { scenario: 'oltp-smoke' });
+/** Runs a smoke scenario of scenarios/paper/oltp.scn; its client's tps and p95 (logged with the live stats). */
+async function oltpSmoke(t: ExecutionContext, scenario: string): Promise<{ tps: number | null; p95: number | null; reachedNs: number }> {
+  const compiled = compileFile(fileURLToPath(new URL('../../../scenarios/paper/oltp.scn', import.meta.url)), { scenario });
   if (!compiled.ok) throw new Error(compiled.diagnostics.map((d) => d.message).join('\n'));
   const p = compiled.plans[0]!;
   const started = performance.now();
@@ -104,32 +105,30 @@ liveTest('sysbench oltp_read_write against MariaDB across a 1 ms link (the paper
   const p95 = aggregate('last', metrics.get('p95_ms') ?? []);
   t.log(`tps ${tps}, p95 ${p95} ms; ${(result.reachedNs / 1e9).toFixed(1)} s virtual in ${((performance.now() - started) / 1000).toFixed(1)} s wall; live ${JSON.stringify(result.live?.stats)}`);
   t.deepEqual(result.live?.exitCodes.get('client'), [0]);
+  return { tps, p95, reachedNs: result.reachedNs };
+}
+
+liveTest('sysbench oltp_read_write against MariaDB across a 1 ms link (the paper artifact, CI smoke)', async (t) => {
+  if (!requireTools(t, 'mariadbd', 'mariadb-install-db', 'sysbench')) return;
+  const { tps, p95 } = await oltpSmoke(t, 'oltp-smoke');
   // Each oltp_read_write transaction makes 20 round trips (18 queries, BEGIN, COMMIT) of 2 ms: a thread
   // cannot do more than 25 per virtual second, 4 threads not more than 100 — a clock that runs slow
   // (or packets that arrive early) would show more. The database's own work adds a few ms per
   // transaction (5 ms in the reference run at this latency: 89 tps); 2 tables of 1,000 rows add lock
-  // waits. Below 50 tps, something costs the cells virtual time that a real machine would not.
+  // waits. Below 50 tps, something costs the cells virtual time that a real machine would not (a lost
+  // wake-up in the shim's condition waits made it 6.65: InnoDB lock waits slept out 50 s timeouts).
   t.true(tps !== null && tps > 50 && tps < 100, `tps ${tps}`);
   t.true(p95 !== null && p95 >= 40, `p95 ${p95} ms: 20 round trips of 2 ms at least`);
 });
 
 liveTest('sysbench oltp_read_write against PostgreSQL 15 across a 1 ms link (run as the postgres user; CI smoke)', async (t) => {
   if (!requireTools(t, '/usr/lib/postgresql/15/bin/postgres', 'runuser', 'psql', 'sysbench')) return;
-  const compiled = compileFile(fileURLToPath(new URL('../../../scenarios/paper/oltp.scn', import.meta.url)), { scenario: 'oltp-pgsql-smoke' });
-  if (!compiled.ok) throw new Error(compiled.diagnostics.map((d) => d.message).join('\n'));
-  const p = compiled.plans[0]!;
-  const started = performance.now();
-  const result = await simulate(p);
-  const metrics = collectMetrics(p, hostLogs(result));
-  const tps = aggregate('last', metrics.get('tps') ?? []);
-  const p95 = aggregate('last', metrics.get('p95_ms') ?? []);
-  t.log(`tps ${tps}, p95 ${p95} ms; ${(result.reachedNs / 1e9).toFixed(1)} s virtual in ${((performance.now() - started) / 1000).toFixed(1)} s wall; live ${JSON.stringify(result.live?.stats)}`);
-  t.deepEqual(result.live?.exitCodes.get('client'), [0]);
-  // the same bounds as MariaDB's (20 round trips of 2 ms per transaction, 4 threads): PostgreSQL's
-  // processes run as another user and still wait in virtual time (their clock page is theirs to map)
+  const { tps, p95, reachedNs } = await oltpSmoke(t, 'oltp-pgsql-smoke');
+  // the same bounds as MariaDB's (20 round trips of 2 ms per transaction, 4 threads), for a server
+  // whose processes run as another user and map their clock page themselves
   t.true(tps !== null && tps > 50 && tps < 100, `tps ${tps}`);
   t.true(p95 !== null && p95 >= 40, `p95 ${p95} ms: 20 round trips of 2 ms at least`);
-  // every process of the database waited on the virtual clock: it published its waits (idle jumps would
-  // be impossible otherwise), so the run cannot have taken longer in virtual time than it should
-  t.true(result.reachedNs < 60e9, `${result.reachedNs / 1e9} s of virtual time`);
+  // initdb, start, prepare and a 5 s run take ~7 s of virtual time: a timeout slept out in full (a
+  // wait the shim does not see, or a lost wake-up) shows here
+  t.true(reachedNs < 60e9, `${reachedNs / 1e9} s of virtual time`);
 });
