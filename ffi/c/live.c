@@ -320,7 +320,7 @@ static void live__take(struct ls_live_cell *cells, int32_t index, struct live__s
 			stats->frames_dropped++; /* no room: dropped, as a full NIC queue would */
 		} else {
 			if (live__debug())
-				fprintf(stderr, "cell %d sent at v %lld (host %lld, stamp %lld = %lld ns before now)\n", index, (long long)v,
+				fprintf(stderr, "cell %d sent at v %lld (host %lld, stamp %lld = %lld ns before now)\n", cells[index].host_index, (long long)v,
 					(long long)live__host_ns(), (long long)frame.realtime_ns, (long long)(live__realtime_ns() - frame.realtime_ns));
 			memcpy(out_bytes + *out_used, frame.data, frame.length);
 			live__address(out_bytes + *out_used, frame.length, host_count);
@@ -430,7 +430,7 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 					stats->write_errors++;
 				live__learn_cost(c, live__host_ns() - before);
 				if (live__debug())
-					fprintf(stderr, "cell %d write due %lld at v %lld (host %lld)\n", i, (long long)d->time_ns, (long long)v, (long long)live__host_ns());
+					fprintf(stderr, "cell %d write due %lld at v %lld (host %lld)\n", c->host_index, (long long)d->time_ns, (long long)v, (long long)live__host_ns());
 				stats->deliveries_written++;
 				if (v - d->time_ns > stats->late_ns_max)
 					stats->late_ns_max = v - d->time_ns;
