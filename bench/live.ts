@@ -63,11 +63,11 @@ function blaster(): string {
  * wall/virtual of the steady state: two runs of the same scenario, short and long, and the ratio of
  * their differences (cell set-up, ~0.4 s per run here, cancels out); the long run's plain ratio too.
  */
-async function marginal(make: (size: number) => Plan, short: number, long: number): Promise<{ ratio: number; plain: number; setupS: number; long: Awaited<ReturnType<typeof timed>> }> {
+async function marginal(make: (size: number) => Plan, short: number, long: number): Promise<{ ratio: number; plain: number; setupS: number; short: Awaited<ReturnType<typeof timed>>; long: Awaited<ReturnType<typeof timed>> }> {
   const a = await timed(make(short));
   const b = await timed(make(long));
   const ratio = (b.wallS - a.wallS) / (b.virtualS - a.virtualS);
-  return { ratio, plain: b.wallS / b.virtualS, setupS: a.wallS - ratio * a.virtualS, long: b };
+  return { ratio, plain: b.wallS / b.virtualS, setupS: a.wallS - ratio * a.virtualS, short: a, long: b };
 }
 
 export async function runLiveBench(smoke: boolean): Promise<LiveBenchRow[]> {
@@ -98,8 +98,7 @@ export async function runLiveBench(smoke: boolean): Promise<LiveBenchRow[]> {
       host src { kind process  run "${blast} sink 9 ${frames}" }
       host sink { app sink { port 9 } }
       link src -- sink { latency 1ms  bandwidth 10Gbit  queue 100000 packets } }`);
-    const few = await timed(blastPlan(fewFrames));
-    const lots = await timed(blastPlan(manyFrames));
+    const { short: few, long: lots } = await marginal(blastPlan, fewFrames, manyFrames);
     const sunk = (r: SimulationResult) => r.network.hosts.find((h) => h.name === 'sink')!.stats.rxPackets;
     const rate = (sunk(lots.result) - sunk(few.result)) / (lots.wallS - few.wallS);
     const live = lots.result.live!.stats;

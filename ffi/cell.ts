@@ -32,8 +32,6 @@ const tapWrite = lazyFunction('ls_cell__tap_write', 'int', ['int', 'const uint8_
 const freezeV1 = lazyFunction('ls_cell__freeze_v1', 'int64_t', ['int', 'int', 'int64_t']);
 const freezeV2 = lazyFunction('ls_cell__freeze_v2', 'int64_t', ['int', 'int', 'int', 'int64_t']);
 
-/** Creates the non-persistent tap `name` in this process's network namespace
- * and returns its fd (non-blocking, close-on-exec). */
 const tapDropSent = lazyFunction('ls_cell__tap_drop_sent', 'int', ['int']);
 
 /** Frames the cell sends are dropped at its tap instead of being queued for the fd (their copies
@@ -43,6 +41,8 @@ export function dropSentFrames(tapFd: number): void {
   if (result < 0) throw new CellCallError('ls_cell__tap_drop_sent', String(tapFd), result);
 }
 
+/** Creates the non-persistent tap `name` in this process's network namespace
+ * and returns its fd (non-blocking, close-on-exec). */
 export function openTap(name: string): number {
   const fd = [-1];
   const result = tapOpen()(name, fd) as number;

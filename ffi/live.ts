@@ -127,9 +127,10 @@ export function runWindow(cells: readonly LiveCellInput[], startNs: number, endN
   if (result < 0) throw new LiveWindowError(`ls_live__window failed: errno ${-result}`);
   const runnable = cells.map((_, i) => cellBuffer.readInt32LE(i * CELL_BYTES + 64));
   const frames: LiveFrame[] = [];
-  // one copy of the window's bytes, each frame a view of it (a copy per frame cost ~0.2 µs and its garbage)
-  let used = 0;
-  for (let i = 0; i < result; i++) used = Math.max(used, outFrames.readUInt32LE(i * FRAME_BYTES + 12) + outFrames.readUInt32LE(i * FRAME_BYTES + 16));
+  // one copy of the window's bytes, each frame a view of it (a copy per frame cost ~0.2 µs and its garbage);
+  // live.c packs frames one after another, so the last one ends the bytes used
+  const last = (result - 1) * FRAME_BYTES;
+  const used = result > 0 ? outFrames.readUInt32LE(last + 12) + outFrames.readUInt32LE(last + 16) : 0;
   const windowBytes = result > 0 ? Uint8Array.prototype.slice.call(outBytes, 0, used) : new Uint8Array(0);
   const times = new BigInt64Array(outFrames.buffer, outFrames.byteOffset, result * (FRAME_BYTES / 8));
   for (let i = 0; i < result; i++) {

@@ -260,11 +260,13 @@ static long long live__stop(struct ls_live_cell *c, int64_t end_ns, const int32_
 	if (frozen < 0)
 		return frozen;
 	after_ns = live__host_ns();
-	used_after = live__usage_ns(c);
 	/* only a slow freeze: a running task's CPU time is brought up to date at
 	 * the next tick or switch, so the first reading lags by up to a tick, and
 	 * charging every usual ~0.1 ms freeze overcounted a busy loop by 1-2% */
-	if (after_ns - before_ns > LIVE_SLOW_FREEZE_NS && used_before >= 0 && used_after > used_before) {
+	if (after_ns - before_ns <= LIVE_SLOW_FREEZE_NS || used_before < 0)
+		return frozen;
+	used_after = live__usage_ns(c);
+	if (used_after > used_before) {
 		charged = used_after - used_before;
 		if (charged > after_ns - before_ns)
 			charged = after_ns - before_ns; /* several cores: the wall time it ran, not the sum */

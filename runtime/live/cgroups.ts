@@ -8,7 +8,7 @@
 // the way down). The cgroup2 hierarchy, where there is one, is always joined
 // too: it costs nothing, offers cgroup.freeze and cgroup.kill, and is where
 // a pure-v2 machine keeps everything.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, realpathSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DEFAULT_CGROUP_ROOT, probeCgroups } from '../../ffi/cgroup.ts';
 import { setFrozenV1, setFrozenV2 } from '../../ffi/cell.ts';
@@ -46,6 +46,8 @@ export interface CgroupLayout {
 }
 
 const layouts = new Map<string, CgroupLayout>();
+/** cpuacct.usage or cpu.stat, read in place (cpuUsageNs) */
+const USAGE_BUFFER = Buffer.alloc(4096);
 
 /** Which hierarchy serves which role under root (probed once per process). */
 export function detectCgroupLayout(root: string = DEFAULT_CGROUP_ROOT, preference: FreezerPreference = 'auto'): CgroupLayout {
@@ -460,11 +462,14 @@ export class CellCgroups {
 
   /** CPU time the cell's tasks used, ns (cpuacct.usage, or v2 cpu.stat). */
   cpuUsageNs(): number | null {
-    const dir = this.dirFor('cpuacct');
-    if (!dir) return null;
-    if (this.v1('cpuacct')) return Number(readText(join(dir, 'cpuacct.usage')));
-    const usage = /^usage_usec (\d+)$/m.exec(readFileSync(join(dir, 'cpu.stat'), 'utf8'));
-    return usage ? Number(usage[1]) * 1000 : null;
+    const usage = this.usageFd;
+    if (usage === null) return null;
+    // through the file opened once (openUsage): the scheduler reads it twice per cell and window
+    const n = readSync(usage.fd, USAGE_BUFFER, 0, USAGE_BUFFER.length, 0);
+    const text = USAGE_BUFFER.toString('latin1', 0, n);
+    if (usage.kind === 'ns') return Number(text.trim());
+    const stat = /^usage_usec (\d+)$/m.exec(text);
+    return stat ? Number(stat[1]) * 1000 : null;
   }
 
   /** Sends signal to every process of the cell, then thaws it if frozen
