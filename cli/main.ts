@@ -293,8 +293,9 @@ Prints "listening on ADDR:PORT" once ready (port 0 picks a free port). Every
 connection must prove it knows the token (HMAC challenge both ways; the token
 never crosses the network); malformed, oversized, unauthenticated or
 wrong-version connections are logged on stderr and dropped. When a run ends or
-its coordinator goes away, everything of that run is dropped. Model hosts only
-in this version. The protocol is described in docs/wire.md.
+its coordinator goes away, everything of that run is dropped, process cells
+included. Model and process hosts (process hosts where \`livestack doctor\` says
+cells can run); no vm hosts yet. The protocol is described in docs/wire.md.
 
 Options:
   --listen ADDR:PORT       where to listen (e.g. 0.0.0.0:7070; 127.0.0.1:0 for tests)
@@ -325,7 +326,10 @@ Options:
         host: address.host, port: address.port, token, name,
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
         log: (line) => io.err(`${new Date().toISOString()} ${line}\n`),
-        capabilities: () => ({ livestack: version(), doctor: runDoctor() }),
+        capabilities: () => {
+          const doctor = runDoctor();
+          return { livestack: version(), doctor, liveHosts: doctor.ok };
+        },
       });
       let bound;
       try {

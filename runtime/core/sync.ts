@@ -16,12 +16,12 @@ export interface PartitionEndpoint {
   advance(horizon: number): void | Promise<void>;
   takeOutbox(): Map<number, SimEvent[]> | Promise<Map<number, SimEvent[]>>;
   /**
-   * One window in one round trip (remote partitions): deliver `inbound`, advance to
-   * `horizon`, and answer with the outbox and the next event time. When every endpoint
+   * One window in one round trip (remote partitions): deliver `inbound`, advance from
+   * the window's start `startNs` (live cells run from there) to `horizon`, and answer with the outbox and the next event time. When every endpoint
    * has it, runWindows exchanges one message pair per partition and window, runs the
    * partitions of a window concurrently, and skips partitions with nothing to do.
    */
-  step?(horizon: number, inbound: SimEvent[]): Promise<WindowResult>;
+  step?(horizon: number, inbound: SimEvent[], startNs: number): Promise<WindowResult>;
 }
 
 export interface WindowResult {
@@ -117,7 +117,7 @@ async function runSteps(endpoints: readonly PartitionEndpoint[], options: SyncOp
         stats.skipped++;
         continue;
       }
-      pending.push(endpoints[i]!.step!(horizon, inbound[i]!));
+      pending.push(endpoints[i]!.step!(horizon, inbound[i]!, start));
       inbound[i] = [];
       inboundMin[i] = Infinity;
       stats.steps++;

@@ -113,12 +113,16 @@ export interface LiveStats {
   skips: number;
 }
 
+export function newLiveStats(): LiveStats {
+  return { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0, writeErrors: 0, framesDropped: 0, skips: 0 };
+}
+
 export class LiveScheduler {
   private readonly cells = new Map<string, LiveCellState>();
   private readonly actions: PlanAction[];
   private nextAction = 0;
   private registry: Cells | undefined;
-  readonly stats: LiveStats = { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0, writeErrors: 0, framesDropped: 0, skips: 0 };
+  readonly stats: LiveStats = newLiveStats();
   finishedAtNs: number | null = null;
   private readonly cores: number[];
   private path = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

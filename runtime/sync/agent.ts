@@ -3,13 +3,15 @@
 // anything malformed, oversized, unauthenticated or of another version is logged
 // and dropped, and the agent goes on serving the next connection. When the run
 // ends or its coordinator goes away (closed socket, heartbeat timeout), the
-// partition is dropped: a model partition holds nothing outside this process.
+// partition is dropped, and the process cells of its process hosts (namespaces,
+// cgroups, taps, processes) are torn down.
 import { createServer, type Server, type Socket } from 'node:net';
 import { availableParallelism, hostname } from 'node:os';
 import { planFromJson } from '../../dsl/plan.ts';
 import type { SimEvent } from '../core/events.ts';
 import { formatVirtual } from '../core/time.ts';
-import { buildPart, finishPart, type BuiltPart } from './part.ts';
+import { LiveScheduler } from '../live/scheduler.ts';
+import { buildPart, deliverToPart, finishPart, type BuiltPart, type PartLive } from './part.ts';
 import {
   EventWriter, FrameType, jsonPayload, MAX_FRAME_BYTES, newNonce, NONCE_BYTES, parseJson, proof, proofMatches, PROOF_BYTES,
   readGroups, sendWithEvents, WIRE_VERSION, WireConnection, WireError, type Frame,
@@ -28,9 +30,14 @@ export interface AgentOptions {
   timeoutMs?: number;
   /** a connection must authenticate within this */
   handshakeTimeoutMs?: number;
-  /** what the agent reports in its welcome (doctor report, cores); computed once, on the first connection */
+  /** what the agent reports in its welcome (doctor report, cores, liveHosts); computed once, on the first connection */
   capabilities?: () => Record<string, unknown>;
 }
+
+/** Done's liveState: the part has no process hosts… */
+export const LIVE_NONE = -1;
+/** …or its commands still run (for the plan's `until`); ≥ 0: they all ended, at that virtual time. */
+export const LIVE_RUNNING = -2;
 
 /** The plan part a coordinator sends (Plan frame). */
 export interface PlanMessage {
@@ -133,12 +140,22 @@ export class Agent {
     });
   }
 
-  /** Stops listening and drops every session. */
+  /** Stops listening and drops every session; resolves once their cells are torn down. */
   async close(): Promise<void> {
     for (const session of this.sessions) session.connection.close('the agent is shutting down');
     const server = this.server;
     this.server = null;
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+    while (this.teardowns.size > 0) await Promise.all([...this.teardowns]);
+  }
+
+  /** cell teardowns under way (close() waits for them) */
+  private readonly teardowns = new Set<Promise<void>>();
+
+  /** @internal */
+  track(work: Promise<void>): void {
+    this.teardowns.add(work);
+    void work.finally(() => this.teardowns.delete(work));
   }
 
   get busy(): boolean {
@@ -200,6 +217,10 @@ class Session {
   private readonly writer = new EventWriter();
   /** a window is running in slices (between two of them, the event loop runs) */
   private advancing = false;
+  /** the process cells of this part's process hosts, if it has any */
+  private scheduler: LiveScheduler | null = null;
+  /** cells being set up or torn down: the session's end waits for it */
+  private liveWork: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly agent: Agent,
@@ -242,11 +263,25 @@ class Session {
     } else {
       this.log(`connection from ${this.peer} closed before a plan: ${reason}`);
     }
-    // nothing of the run survives the session: the partition, its network, queues and peer links go with it
+    // nothing of the run survives the session: the partition, its network, queues and peer links go with it,
+    // and its cells (the next run waits until they are gone)
     this.endDirect();
     this.part = null;
     this.inbound = [];
-    this.agent.release(this);
+    const scheduler = this.scheduler;
+    this.scheduler = null;
+    if (scheduler === null) {
+      // a teardown already under way (Finish) keeps the agent busy until it is through
+      void this.liveWork.finally(() => this.agent.release(this));
+      return;
+    }
+    this.agent.track(this.liveWork
+      .then(() => scheduler.teardown())
+      .catch((error: unknown) => this.log(`run ${this.runId}: tearing its cells down: ${(error as Error).message}`))
+      .finally(() => {
+        this.log(`run ${this.runId}: cells torn down`);
+        this.agent.release(this);
+      }));
   }
 
   private onFrame(frame: Frame): void {
@@ -307,10 +342,45 @@ class Session {
     }
     this.state = 'running';
     this.agent.counts.runs++;
-    const next = this.part.partition.nextEventTime();
-    const ready: ReadyMessage = { components: this.part.own.length, nextEventTime: Number.isFinite(next) ? next : null };
+    const part = this.part;
+    const live = part.liveNodes.size;
+    this.log(`run ${this.runId} from ${this.peer}: partition ${message.index + 1}/${message.partitions}, ${part.own.length} components${live > 0 ? `, ${live} process host(s)` : ''}`);
+    if (live === 0) return this.sendReady();
+    if (this.agent.capabilities()['liveHosts'] !== true) {
+      this.connection.fail(`agent ${this.agent.options.name} cannot run process hosts here (${part.liveNodes.keys().next().value} …): process cells need root, network namespaces and cgroups (run livestack doctor on it)`);
+      return;
+    }
+    const scheduler = new LiveScheduler(part.plan, part.liveNodes, { onNotice: (line) => this.log(`run ${this.runId}: ${line}`) });
+    this.scheduler = scheduler;
+    this.liveWork = scheduler.setup().then(
+      () => {
+        if (this.part === part && !this.connection.closed) this.sendReady();
+      },
+      (error: unknown) => {
+        if (!this.connection.closed) this.connection.fail(`agent ${this.agent.options.name} could not set up its process cells: ${(error as Error).message}`);
+      },
+    );
+  }
+
+  private sendReady(): void {
+    const next = this.nextEventTime(0);
+    const ready: ReadyMessage = { components: this.part!.own.length, nextEventTime: Number.isFinite(next) ? next : null };
     this.connection.send(FrameType.Ready, jsonPayload(ready));
-    this.log(`run ${this.runId} from ${this.peer}: partition ${message.index + 1}/${message.partitions}, ${this.part.own.length} components`);
+  }
+
+  /** The part's next event, or the next time one of its cells needs to run (≥ reached). */
+  private nextEventTime(reachedNs: number): number {
+    const next = this.part!.partition.nextEventTime();
+    return this.scheduler === null ? next : Math.min(next, this.scheduler.nextTime(reachedNs));
+  }
+
+  /** LIVE_NONE, LIVE_RUNNING, or when the commands ended (as the plan's \`until\` counts them). */
+  private liveState(reachedNs: number): number {
+    const scheduler = this.scheduler;
+    if (scheduler === null) return LIVE_NONE;
+    const until = this.part!.plan.until;
+    const done = until.kind === 'all-exit' ? scheduler.allCommandsDone() : until.kind === 'hosts-exit' ? scheduler.hostsDone(until.hosts) : false;
+    return done ? Math.max(0, scheduler.finishedAtNs ?? reachedNs) : LIVE_RUNNING;
   }
 
   /**
@@ -319,7 +389,7 @@ class Session {
    * time it lets the event loop run (heartbeats go out, an Abort is seen) and goes on, so a long
    * window does not look like a hung agent. Answers with Done when the window is through.
    */
-  private runWindow(part: BuiltPart, horizon: number, sliceNs: number, busyNsBefore: number, onDone: (busyNs: number) => void = (busyNs) => this.sendDone(busyNs)): void {
+  private runWindow(part: BuiltPart, horizon: number, sliceNs: number, busyNsBefore: number, onDone: (busyNs: number) => void = (busyNs) => this.sendDone(busyNs, horizon)): void {
     const partition = part.partition;
     const started = process.hrtime.bigint();
     // yield well within a heartbeat period, so the coordinator never waits a timeout for one
@@ -346,13 +416,14 @@ class Session {
     onDone(busyNsBefore + Number(process.hrtime.bigint() - started));
   }
 
-  private sendDone(busyNs: number): void {
+  private sendDone(busyNs: number, horizon: number): void {
     const partition = this.part!.partition;
     const outbox = partition.takeOutbox();
-    const head = Buffer.allocUnsafe(24);
-    head.writeDoubleBE(partition.nextEventTime(), 0);
+    const head = Buffer.allocUnsafe(32);
+    head.writeDoubleBE(this.nextEventTime(horizon), 0);
     head.writeDoubleBE(partition.eventsHandled, 8);
     head.writeDoubleBE(busyNs, 16);
+    head.writeDoubleBE(this.liveState(horizon), 24);
     sendWithEvents(this.connection, FrameType.Done, head, outbox, this.writer);
   }
 
@@ -560,27 +631,54 @@ class Session {
         readGroups(frame.payload, 0, addInbound);
         return;
       case FrameType.Advance: {
-        if (frame.payload.length < 8) throw new WireError('malformed', 'Advance frame without a horizon');
+        if (frame.payload.length < 16) throw new WireError('malformed', 'Advance frame without a horizon and a window start');
         const horizon = frame.payload.readDoubleBE(0);
-        readGroups(frame.payload, 8, addInbound);
+        const start = frame.payload.readDoubleBE(8);
+        readGroups(frame.payload, 16, addInbound);
         if (!(horizon >= part.partition.now)) throw new WireError('malformed', `horizon ${horizon} is before the partition's time ${part.partition.now}`);
+        if (!(start <= horizon)) throw new WireError('malformed', `window start ${start} is after its horizon ${horizon}`);
         if (this.advancing) throw new WireError('order', 'Advance while the previous window still runs');
         const partition = part.partition;
         if (this.inbound.length > 0) {
-          partition.deliver(this.inbound);
+          deliverToPart(part, this.inbound);
           this.inbound = [];
         }
+        const scheduler = this.scheduler;
+        if (scheduler !== null) {
+          // the cells run through the window first; their frames become the partition's events
+          scheduler.beforeWindow(Math.max(start, partition.now), horizon, partition);
+        }
         const sliceNs = Math.max(1, Math.ceil((horizon - Math.min(horizon, partition.nextEventTime())) / WINDOW_SLICES));
-        this.runWindow(part, horizon, sliceNs, 0);
+        // with cells: let their output and exits (child-process events) in before answering
+        this.runWindow(part, horizon, sliceNs, 0, scheduler === null ? undefined : (busyNs) => setImmediate(() => {
+          if (this.part === part && !this.connection.closed) this.sendDone(busyNs, horizon);
+        }));
         return;
       }
       case FrameType.Finish: {
         if (frame.payload.length !== 8) throw new WireError('malformed', 'Finish frame without an end time');
-        const results = finishPart(part, frame.payload.readDoubleBE(0));
+        const endedAtNs = frame.payload.readDoubleBE(0);
+        const scheduler = this.scheduler;
+        this.scheduler = null;
         this.state = 'finished';
-        this.part = null;
-        this.agent.release(this);
-        this.connection.send(FrameType.Results, jsonPayload(results));
+        const finish = (live: PartLive | null) => {
+          const results = finishPart(part, endedAtNs, live);
+          this.part = null;
+          this.agent.release(this);
+          this.connection.send(FrameType.Results, jsonPayload(results));
+        };
+        if (scheduler === null) return finish(null);
+        // cells first (their commands' last lines and exits belong to the results), then the results
+        this.liveWork = scheduler.teardown().then(
+          () => {
+            if (!this.connection.closed) finish({ exitCodes: [...scheduler.exitCodes()], finishedAtNs: scheduler.finishedAtNs, stats: scheduler.stats });
+          },
+          (error: unknown) => {
+            this.agent.release(this);
+            if (!this.connection.closed) this.connection.fail(`agent ${this.agent.options.name} could not tear its cells down: ${(error as Error).message}`);
+          },
+        );
+        this.agent.track(this.liveWork);
         return;
       }
       case FrameType.Abort:

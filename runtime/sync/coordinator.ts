@@ -12,10 +12,12 @@ import { canonicalJson, type Plan } from '../../dsl/plan.ts';
 import type { SimEvent } from '../core/events.ts';
 import { runWindows, type PartitionEndpoint, type SyncStats, type WindowResult } from '../core/sync.ts';
 import { formatVirtual } from '../core/time.ts';
+import { LiveHostNode } from '../live/host.ts';
+import { newLiveStats } from '../live/scheduler.ts';
 import { buildNetwork, UnsupportedPlanError } from '../model/network.ts';
-import type { SimulationResult } from '../simulation.ts';
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_TIMEOUT_MS, type HelloMessage, type PeersMessage, type PlanMessage, type ReadyMessage, type StoppedMessage } from './agent.ts';
-import { mergeResults, type PartResults } from './part.ts';
+import { LIVE_MAX_WINDOW_NS, type SimulationResult } from '../simulation.ts';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_TIMEOUT_MS, LIVE_NONE, LIVE_RUNNING, type HelloMessage, type PeersMessage, type PlanMessage, type ReadyMessage, type StoppedMessage } from './agent.ts';
+import { mergeLive, mergeResults, type PartResults } from './part.ts';
 import { lookahead, splitPlan, SplitError, type Split } from './split.ts';
 import {
   EventWriter, FrameType, frameTypeName, jsonPayload, MAX_FRAME_BYTES, newNonce, NONCE_BYTES, parseJson, proof, proofMatches, PROOF_BYTES,
@@ -104,6 +106,10 @@ export class AgentLink implements PartitionEndpoint {
   readonly counters: AgentCounters = { steps: 0, nullSteps: 0, eventsSent: 0, eventsReceived: 0, roundTripMs: 0, busyNs: 0 };
   /** virtual time the agent's partition reached (last completed window) */
   reachedNs = 0;
+  /** its process cells: LIVE_NONE, LIVE_RUNNING, or the virtual time their commands ended (Done frames) */
+  liveState: number = LIVE_NONE;
+  /** agents running cells on one machine take turns (their cells would share its cores): the turn, shared */
+  turn: { last: Promise<unknown> } | null = null;
   /** the window in progress, if any */
   windowEndNs: number | null = null;
   events = 0;
@@ -113,7 +119,7 @@ export class AgentLink implements PartitionEndpoint {
   private delivered: SimEvent[] = [];
   private lastOutbox = new Map<number, SimEvent[]>();
   private readonly writer = new EventWriter();
-  private readonly head = Buffer.allocUnsafe(8);
+  private readonly head = Buffer.allocUnsafe(16);
   /** the step in flight: results are asked for only after it settled */
   private inflight: Promise<unknown> = Promise.resolve();
   private planned = false;
@@ -253,25 +259,34 @@ export class AgentLink implements PartitionEndpoint {
     return ready;
   }
 
-  step(horizon: number, inbound: SimEvent[]): Promise<WindowResult> {
-    const promise = this.runStep(horizon, inbound);
+  step(horizon: number, inbound: SimEvent[], startNs: number): Promise<WindowResult> {
+    const turn = this.turn;
+    let promise: Promise<WindowResult>;
+    if (turn === null) promise = this.runStep(horizon, inbound, startNs);
+    else {
+      // after the previous step of any agent sharing this machine's cores has answered
+      promise = turn.last.catch(() => {}).then(() => this.runStep(horizon, inbound, startNs));
+      turn.last = promise;
+    }
     this.inflight = promise;
     return promise;
   }
 
-  private async runStep(horizon: number, inbound: SimEvent[]): Promise<WindowResult> {
+  private async runStep(horizon: number, inbound: SimEvent[], startNs: number): Promise<WindowResult> {
     if (this.failure !== null) throw this.failure;
     const started = performance.now();
     this.windowEndNs = horizon;
     this.head.writeDoubleBE(horizon, 0);
+    this.head.writeDoubleBE(startNs, 8);
     const reply = this.expect(FrameType.Done);
     sendWithEvents(this.connection, FrameType.Advance, this.head, [[this.index, inbound]], this.writer);
     const done = await reply;
     const payload = done.payload;
-    if (payload.length < 24) throw new AgentError(this.name, `${this.label} sent a malformed Done frame`);
+    if (payload.length < 32) throw new AgentError(this.name, `${this.label} sent a malformed Done frame`);
     this.next = payload.readDoubleBE(0);
     this.events = payload.readDoubleBE(8);
-    readGroups(payload, 24, (destination, events) => this.addIncoming(destination, events));
+    this.liveState = payload.readDoubleBE(24);
+    readGroups(payload, 32, (destination, events) => this.addIncoming(destination, events));
     const outbox = this.incoming;
     this.incoming = new Map();
     const c = this.counters;
@@ -325,7 +340,7 @@ export class AgentLink implements PartitionEndpoint {
   async advance(horizon: number): Promise<void> {
     const inbound = this.delivered;
     this.delivered = [];
-    this.lastOutbox = (await this.step(horizon, inbound)).outbox;
+    this.lastOutbox = (await this.step(horizon, inbound, Math.min(horizon, this.nextEventTime()))).outbox;
   }
 
   takeOutbox(): Map<number, SimEvent[]> {
@@ -394,15 +409,20 @@ export interface DistributedResult extends SimulationResult {
 
 /** Runs `plan` on the given agents: same results, trace hash and logs as simulate(). */
 export async function simulateDistributed(plan: Plan, options: DistributedOptions): Promise<DistributedResult> {
-  const live = plan.hosts.filter((h) => h.kind !== 'model');
-  if (live.length > 0) {
-    throw new UnsupportedPlanError(`distributed runs take model hosts only in this version; ${live.length} host(s) are live (${live.slice(0, 3).map((h) => `${h.name}: kind ${h.kind}`).join(', ')}${live.length > 3 ? ', …' : ''}): run this scenario without --agents`);
+  const vms = plan.hosts.filter((h) => h.kind === 'vm');
+  if (vms.length > 0) {
+    throw new UnsupportedPlanError(`distributed runs take model and process hosts in this version; ${vms.length} host(s) are vm hosts (${vms.slice(0, 3).map((h) => h.name).join(', ')}${vms.length > 3 ? ', …' : ''}): run this scenario without --agents`);
+  }
+  const processHosts = plan.hosts.filter((h) => h.kind === 'process');
+  if (processHosts.length > 0 && options.direct === true) {
+    throw new UnsupportedPlanError(`--direct takes model hosts only in this version; ${processHosts.length} host(s) are process hosts (${processHosts.slice(0, 3).map((h) => h.name).join(', ')}${processHosts.length > 3 ? ', …' : ''}): run without --direct (the coordinator then drives the windows)`);
   }
   if (options.agents.length === 0) throw new AgentError('', 'no agents given (--agents HOST:PORT,…)');
   const addresses = options.agents.map((a) => `${a.host}:${a.port}`);
   const twice = addresses.find((a, i) => addresses.indexOf(a) !== i);
   if (twice !== undefined) throw new AgentError('', `agent ${twice} is given twice: an agent runs one partition at a time`);
-  const network = buildNetwork(plan);
+  // process hosts' nodes only collect their results here; their cells run on the agents
+  const network = buildNetwork(plan, { liveHost: (host, ip, ownerOf) => new LiveHostNode(host.index, host.name, host.index, ip, ownerOf) });
   const endNs = options.endNs ?? plan.durationNs ?? Number.MAX_SAFE_INTEGER;
   const connected = await Promise.allSettled(options.agents.map((a) => AgentLink.connect(a, options.token, options)));
   const links = connected.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -434,7 +454,26 @@ export async function simulateDistributed(plan: Plan, options: DistributedOption
     closeAll();
     throw error;
   }
-  const windowNs = Math.max(1, Math.min(split.lookaheadNs, MAX_DISTRIBUTED_WINDOW_NS));
+  // agents holding process hosts: each must be able to run cells, and those sharing a machine take turns
+  const cellsOn = links.map((_, i) => processHosts.filter((h) => split.assignment[h.index] === i));
+  const unable = links.findIndex((link, i) => cellsOn[i]!.length > 0 && link.capabilities['liveHosts'] !== true);
+  if (unable >= 0) {
+    closeAll();
+    throw new AgentError(links[unable]!.name, `${links[unable]!.label} cannot run process hosts (${cellsOn[unable]!.slice(0, 3).map((h) => h.name).join(', ')}): its livestack doctor says process cells cannot run there; place them on another agent (place HOST on "NAME")`);
+  }
+  const turns = new Map<string, { last: Promise<unknown> }>();
+  links.forEach((link, i) => {
+    if (cellsOn[i]!.length === 0) return;
+    link.liveState = LIVE_RUNNING;
+    const machine = String(link.capabilities['host'] ?? link.address.host);
+    const sharing = links.filter((other, j) => cellsOn[j]!.length > 0 && String(other.capabilities['host'] ?? other.address.host) === machine).length;
+    if (sharing < 2) return;
+    if (!turns.has(machine)) turns.set(machine, { last: Promise.resolve() });
+    link.turn = turns.get(machine)!;
+  });
+  // live cells are frozen and checked (idle? exited?) at every window end, as in a local run
+  // (and a frame between two cells must not arrive inside the window it was sent in: the plan's window)
+  const windowNs = Math.max(1, Math.min(split.lookaheadNs, MAX_DISTRIBUTED_WINDOW_NS, processHosts.length > 0 ? Math.min(plan.syncWindowNs, LIVE_MAX_WINDOW_NS) : Infinity));
   const runId = randomBytes(6).toString('hex');
   const planText = canonicalJson(plan);
   const assignment = Array.from(split.assignment);
@@ -442,6 +481,8 @@ export async function simulateDistributed(plan: Plan, options: DistributedOption
   let stats: SyncStats = { windows: 0, messages: 0, endedAtNs: 0, stoppedEarly: true };
   let reached = 0;
   let loopMs = 0;
+  // `until all exit` / `until HOST exits`: every agent with cells says its commands ended
+  const finished = () => processHosts.length > 0 && plan.until.kind !== 'duration' && links.every((l) => l.liveState !== LIVE_RUNNING);
   try {
     const ready = await Promise.all(links.map((link, index) => link.sendPlan({ plan: planText, assignment, index, partitions: links.length, runId, heartbeatMs: link.connection.options.heartbeatMs })));
     ready.forEach((r, i) => options.log?.(`${links[i]!.label}: partition ${i + 1}/${links.length}, ${r.components} components`));
@@ -456,9 +497,15 @@ export async function simulateDistributed(plan: Plan, options: DistributedOption
         windowNs,
         onWindow: (t) => {
           reached = t;
+          if (finished()) return false;
           return options.onProgress?.(t, links.reduce((n, l) => n + l.events, 0));
         },
       });
+      if (finished()) {
+        stats.stoppedEarly = false;
+        // the run ends when the last command did, not at the end of the window that noticed it
+        stats.endedAtNs = Math.min(stats.endedAtNs, Math.max(0, ...links.map((l) => l.liveState)));
+      }
     }
     loopMs = performance.now() - started;
     reached = stats.endedAtNs;
@@ -479,7 +526,7 @@ export async function simulateDistributed(plan: Plan, options: DistributedOption
   closeAll();
   const merged = mergeResults(network, parts);
   return {
-    live: null,
+    live: processHosts.length === 0 ? null : mergeLive(parts) ?? { exitCodes: new Map(processHosts.map((h) => [h.name, h.commands.map(() => null)])), finishedAtNs: null, stats: newLiveStats() },
     network,
     traceHash: merged.traceHash,
     events: merged.events,

@@ -8,6 +8,9 @@ import type { Plan } from '../../dsl/plan.ts';
 import { Partition } from '../core/partition.ts';
 import { combineTraces, type TraceHash } from '../core/trace.ts';
 import type { DirectionStats } from '../model/link.ts';
+import type { SimEvent } from '../core/events.ts';
+import { LiveHostNode } from '../live/host.ts';
+import type { LiveStats } from '../live/scheduler.ts';
 import { buildNetwork, type Network } from '../model/network.ts';
 import { EventKind, HostNode, SwitchNode, type HostStats, type LogLine } from '../model/nodes.ts';
 
@@ -24,16 +27,33 @@ export interface BuiltPart extends PlanPart {
   partition: Partition;
   /** component ids this partition holds */
   own: number[];
+  /** this part's process hosts (their cells run where the part runs), by host name */
+  liveNodes: Map<string, LiveHostNode>;
 }
 
 /** Builds the network and a partition holding this part's components, with their start-up events. */
 export function buildPart(part: PlanPart): BuiltPart {
   const { plan, assignment, index } = part;
-  const network = buildNetwork(plan);
+  const liveNodes = new Map<string, LiveHostNode>();
+  // every process host gets its node (the network is built whole everywhere); only this part's run cells
+  const network = buildNetwork(plan, {
+    liveHost: (host, ip, ownerOf) => {
+      const node = new LiveHostNode(host.index, host.name, host.index, ip, ownerOf);
+      if (assignment[host.index] === index) liveNodes.set(host.name, node);
+      return node;
+    },
+  });
   if (assignment.length !== network.nodes.length) throw new Error(`the assignment covers ${assignment.length} components; the plan has ${network.nodes.length}`);
   for (let id = 0; id < assignment.length; id++) {
     const p = assignment[id]!;
     if (!(p >= 0 && p < part.partitions)) throw new Error(`component ${id} is assigned to partition ${p}, outside 0…${part.partitions - 1}`);
+  }
+  // a frame toward a live host is put in its inbox when its transmission starts (model/nodes.ts), so its
+  // window knows it in advance. Toward another part's live host, the Arrive event crosses partitions
+  // instead and goes in the inbox when delivered (deliverToPart)
+  for (const node of network.nodes) {
+    if (assignment[node.id] !== index) continue;
+    for (const port of node.ports) if (port.liveInbox !== undefined && assignment[port.peer] !== index) delete port.liveInbox;
   }
   const partition = new Partition(index, assignment);
   const own: number[] = [];
@@ -51,7 +71,19 @@ export function buildPart(part: PlanPart): BuiltPart {
     if (assignment[node] !== index) continue;
     partition.schedule(network.nodes[node]!, atNs, node, EventKind.Action, action, null);
   }
-  return { ...part, network, partition, own };
+  return { ...part, network, partition, own, liveNodes };
+}
+
+/** Hands events from other parts to this one; frames arriving at one of its live hosts also go in that host's inbox. */
+export function deliverToPart(built: BuiltPart, events: readonly SimEvent[]): void {
+  if (built.liveNodes.size > 0) {
+    for (const event of events) {
+      if (event.kind !== EventKind.Arrive) continue;
+      const node = built.network.nodes[event.target];
+      if (node instanceof LiveHostNode && built.assignment[node.id] === built.index) node.inbox.push({ timeNs: event.time, packet: event.data as LiveHostNode['inbox'][number]['packet'] });
+    }
+  }
+  built.partition.deliver(events);
 }
 
 type Line = [timeNs: number, line: string];
@@ -66,12 +98,20 @@ export interface PartResults {
   captures: Array<{ link: string; records: Array<[number, number, number, string]> }>;
   /** the run log, from the part holding component 0 */
   runLog: Line[] | null;
+  /** the part's process cells: exit codes per host, when its last command ended, scheduler counters (null: none here) */
+  live: PartLive | null;
+}
+
+export interface PartLive {
+  exitCodes: Array<[host: string, codes: Array<number | null>]>;
+  finishedAtNs: number | null;
+  stats: LiveStats;
 }
 
 const lines = (log: readonly LogLine[]): Line[] => log.map((l) => [l.timeNs, l.line]);
 
 /** Ends the part at `endedAtNs` (apps print their closing lines) and collects what the run directory needs. */
-export function finishPart(built: BuiltPart, endedAtNs: number): PartResults {
+export function finishPart(built: BuiltPart, endedAtNs: number, live: PartLive | null = null): PartResults {
   const { network, assignment, index } = built;
   for (const id of built.own) {
     const node = network.nodes[id]!;
@@ -81,7 +121,7 @@ export function finishPart(built: BuiltPart, endedAtNs: number): PartResults {
       if (line !== null) node.log.push({ timeNs: endedAtNs, line });
     }
   }
-  const results: PartResults = { index, events: built.partition.eventsHandled, nodes: [], hosts: [], switches: [], captures: [], runLog: null };
+  const results: PartResults = { index, events: built.partition.eventsHandled, nodes: [], hosts: [], switches: [], captures: [], runLog: null, live };
   for (const id of built.own) {
     const node = network.nodes[id]!;
     results.nodes.push({ id, trace: node.trace.hex(), traceEvents: node.trace.events, dropsUnroutable: node.dropsUnroutable, tx: node.ports.map((p) => ({ ...p.tx.stats })) });
@@ -129,4 +169,24 @@ export function mergeResults(network: Network, parts: readonly PartResults[]): {
   // the same combination as a local run (core/trace.ts), from the shipped per-component hashes
   const traceHash = combineTraces(traces.map((t) => ({ trace: { hex: () => t.hex, events: t.events } as unknown as TraceHash })));
   return { traceHash, events };
+}
+
+/** The process cells' facts of a distributed run, from every part that ran cells (null: none did). */
+export function mergeLive(parts: readonly PartResults[]): { exitCodes: Map<string, Array<number | null>>; finishedAtNs: number | null; stats: LiveStats } | null {
+  const lives = parts.flatMap((p) => (p.live === null || p.live === undefined ? [] : [p.live]));
+  if (lives.length === 0) return null;
+  const stats = { ...lives[0]!.stats };
+  for (const live of lives.slice(1)) {
+    for (const key of Object.keys(stats) as Array<keyof LiveStats>) {
+      // maxima stay maxima; counts add up
+      stats[key] = /Max$/.test(key) ? Math.max(stats[key], live.stats[key]) : stats[key] + live.stats[key];
+    }
+  }
+  // the run's commands ended when the last part's did (a part still running has none)
+  const finished = lives.map((l) => l.finishedAtNs);
+  return {
+    exitCodes: new Map(lives.flatMap((l) => l.exitCodes)),
+    finishedAtNs: finished.some((f) => f === null) ? null : Math.max(...(finished as number[])),
+    stats,
+  };
 }

@@ -11,7 +11,7 @@ import { MAX_FRAME_BYTES as MAX_PACKET_BYTES } from '../core/limits.ts';
 
 /** "LSWP" */
 export const WIRE_MAGIC = 0x4c535750;
-export const WIRE_VERSION = 1;
+export const WIRE_VERSION = 2;
 /** magic u32, version u16, type u16, payload length u32 (all big-endian) */
 export const HEADER_BYTES = 12;
 /** Largest payload after authentication: a plan of ~50k hosts; event batches are cut far below it. */

@@ -9,7 +9,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { planOf } from '../model/helpers.ts';
 import { simulateDistributed } from '../../../runtime/sync/coordinator.ts';
-import { encodeFrame, FrameReader, FrameType, HEADER_BYTES, NONCE_BYTES, proof, WIRE_MAGIC, type Frame } from '../../../runtime/sync/wire.ts';
+import { encodeFrame, FrameReader, FrameType, HEADER_BYTES, NONCE_BYTES, proof, WIRE_MAGIC, WIRE_VERSION, type Frame } from '../../../runtime/sync/wire.ts';
 import { addressOf, killAll, startAgents, tokenFile, TOKEN, type AgentProcess } from './helpers.ts';
 
 const token = Buffer.from(TOKEN);
@@ -94,7 +94,7 @@ test.serial('garbage bytes are rejected as not LiveStack frames; the agent survi
 
 test.serial('a 1 GiB length prefix is refused before any allocation, before and after authentication', async (t) => {
   const before = await raw(steady);
-  before.socket.write(header(1, FrameType.Auth, 1 << 30));
+  before.socket.write(header(WIRE_VERSION, FrameType.Auth, 1 << 30));
   await before.closed;
   t.regex(errorMessage(before.frames), /frame of 1073741824 bytes \(Auth\) exceeds the limit of 16384 bytes/);
   // authenticated first: the limit is then 64 MiB, still far below 1 GiB
@@ -102,7 +102,7 @@ test.serial('a 1 GiB length prefix is refused before any allocation, before and 
   const agentNonce = after.hello.payload.subarray(0, NONCE_BYTES);
   const nonce = Buffer.alloc(NONCE_BYTES, 7);
   // the Auth frame and the 1 GiB header in one write: the limit changes between the two frames
-  after.socket.write(Buffer.concat([encodeFrame(FrameType.Auth, Buffer.concat([nonce, proof(token, 'coordinator', agentNonce, nonce)])), header(1, FrameType.Plan, 1 << 30)]));
+  after.socket.write(Buffer.concat([encodeFrame(FrameType.Auth, Buffer.concat([nonce, proof(token, 'coordinator', agentNonce, nonce)])), header(WIRE_VERSION, FrameType.Plan, 1 << 30)]));
   await after.closed;
   t.true(after.frames.some((f) => f.type === FrameType.Welcome), 'authenticated');
   t.regex(errorMessage(after.frames), /frame of 1073741824 bytes \(Plan\) exceeds the limit of 67108864 bytes/);
@@ -114,10 +114,10 @@ test.serial('a 1 GiB length prefix is refused before any allocation, before and 
 
 test.serial('a wrong protocol version is refused with both versions named; the agent survives', async (t) => {
   const c = await raw(steady);
-  c.socket.write(header(2, FrameType.Auth, 64));
+  c.socket.write(header(WIRE_VERSION + 1, FrameType.Auth, 64));
   c.socket.write(Buffer.alloc(64));
   await c.closed;
-  t.regex(errorMessage(c.frames), /wire version mismatch: the peer speaks version 2, this LiveStack speaks 1/);
+  t.regex(errorMessage(c.frames), new RegExp(`wire version mismatch: the peer speaks version ${WIRE_VERSION + 1}, this LiveStack speaks ${WIRE_VERSION}`));
   await steady.waitForLog(/rejected connection from .*wire version mismatch/);
   await stillServes(t, steady);
 });

@@ -67,7 +67,7 @@ test('bad headers are refused before the payload: magic, version, type, size', (
   const frame = encodeFrame(FrameType.Auth, Buffer.alloc(64));
   const version = Buffer.from(frame);
   version.writeUInt16BE(9, 4);
-  t.regex(bad(version).message, /peer speaks version 9, this LiveStack speaks 1/);
+  t.regex(bad(version).message, /peer speaks version 9, this LiveStack speaks 2/);
   const type = Buffer.from(frame);
   type.writeUInt16BE(99, 6);
   t.is(bad(type).reason, 'type');
