@@ -340,16 +340,17 @@ Options:
       }
       const shown = bound.host.includes(':') ? `[${bound.host}]` : bound.host;
       io.out(`livestack agent ${name} listening on ${shown}:${bound.port}\n`);
+      // the handler stays until the agent has closed: while it listens, the cells' own signal handler
+      // (runtime/live/cells.ts) leaves the teardown to agent.close() instead of killing the process
+      let stop = () => {};
       await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
+        stop = () => resolve();
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
       });
       await agent.close();
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
       io.err(`livestack agent ${name}: stopped\n`);
       return EXIT_OK;
     },

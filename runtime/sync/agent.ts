@@ -671,6 +671,7 @@ class Session {
         // cells first (their commands' last lines and exits belong to the results), then the results
         this.liveWork = scheduler.teardown().then(
           () => {
+            this.log(`run ${this.runId}: cells torn down`);
             if (!this.connection.closed) finish({ exitCodes: [...scheduler.exitCodes()], finishedAtNs: scheduler.finishedAtNs, stats: scheduler.stats });
           },
           (error: unknown) => {
