@@ -107,6 +107,8 @@ export interface HelloMessage {
   host: string;
 }
 
+/** LIVESTACK_TEST_PEERS_DELAY_MS: tests only; the agent handles a Peers frame this late (a slow agent). */
+const PEERS_DELAY_MS = Number(process.env['LIVESTACK_TEST_PEERS_DELAY_MS'] ?? 0) || 0;
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
@@ -211,6 +213,9 @@ class Session {
   runId = '';
   /** direct mode: this agent's side of the agent-to-agent loop */
   private direct: DirectRun | null = null;
+  /** direct mode: peers that joined before this agent had the coordinator's Peers frame, with what they sent */
+  private early = new Map<number, { connection: WireConnection; frames: Frame[] }>();
+  private earlyLoss: string | null = null;
   /** a peer session (an agent connected for direct mode): the run it serves and the peer's index */
   private peerOf: { session: Session; index: number } | null = null;
   private inbound: SimEvent[] = [];
@@ -266,6 +271,7 @@ class Session {
     // nothing of the run survives the session: the partition, its network, queues and peer links go with it,
     // and its cells (the next run waits until they are gone)
     this.endDirect();
+    this.dropEarlyPeers();
     this.part = null;
     this.inbound = [];
     const scheduler = this.scheduler;
@@ -458,6 +464,12 @@ class Session {
       stats: { reachedNs: 0, rounds: 0, nullRounds: 0, eventsSent: 0, busyNs: 0 },
     };
     const options = { heartbeatMs: this.connection.options.heartbeatMs, timeoutMs: this.connection.options.timeoutMs };
+    // peers that joined early: attach them, then replay what they sent meanwhile
+    const early = [...this.early];
+    this.early.clear();
+    for (const [index, { connection }] of early) this.attachPeer(index, connection);
+    for (const [index, { frames }] of early) for (const frame of frames) this.onPeerFrame(index, frame);
+    if (this.earlyLoss !== null) this.stopDirect(this.earlyLoss);
     // the agent with the lower index connects; both ends then hold one WireConnection per peer
     for (const peer of message.peers) {
       if (peer.index <= part.index) continue;
@@ -477,6 +489,12 @@ class Session {
 
   attachPeer(index: number, connection: WireConnection): void {
     const direct = this.direct;
+    if (direct === null && this.part !== null && !this.early.has(index)) {
+      // the peer got its Peers frame first and joined (maybe sent its first Round too) before this agent
+      // got its own: keep both until it does (refusing it here left this agent waiting for it for ever)
+      this.early.set(index, { connection, frames: [] });
+      return;
+    }
     if (direct === null || direct.peers.has(index)) {
       connection.fail(`agent ${this.agent.options.name} did not expect peer ${index + 1}`);
       return;
@@ -545,6 +563,11 @@ class Session {
   onPeerFrame(index: number, frame: Frame): void {
     const direct = this.direct;
     const part = this.part;
+    const early = this.early.get(index);
+    if (direct === null && early !== undefined) {
+      early.frames.push(frame);
+      return;
+    }
     if (direct === null || part === null) throw new WireError('order', 'a peer frame outside a direct run');
     const mine = (destination: number) => {
       if (destination !== part.index) throw new WireError('malformed', `peer ${index + 1} sent events for partition ${destination} to partition ${part.index}`);
@@ -597,6 +620,11 @@ class Session {
 
   peerLost(index: number, reason: string): void {
     const direct = this.direct;
+    if (direct === null && this.early.delete(index)) {
+      // an early peer gone before this agent's Peers frame: the run stops as soon as it starts
+      this.earlyLoss ??= `lost its link to peer agent ${index + 1}: ${reason}`;
+      return;
+    }
     if (direct === null || direct.closing || direct.stopped) return;
     this.log(`run ${this.runId}: lost peer ${index + 1}: ${reason}`);
     this.stopDirect(`lost its link to peer agent ${index + 1}: ${reason}`);
@@ -617,6 +645,12 @@ class Session {
     direct.stopped = true;
     for (const connection of direct.peers.values()) connection.close('the run is over');
     this.direct = null;
+  }
+
+  private dropEarlyPeers(): void {
+    for (const { connection } of this.early.values()) connection.close('the run is over');
+    this.early.clear();
+    this.earlyLoss = null;
   }
 
   private running(frame: Frame): void {
@@ -685,14 +719,18 @@ class Session {
       case FrameType.Abort:
         this.connection.close('the coordinator abandoned the run');
         return;
-      case FrameType.Peers:
-        this.startDirect(parseJson<PeersMessage>(frame.payload, 'Peers'));
+      case FrameType.Peers: {
+        const message = parseJson<PeersMessage>(frame.payload, 'Peers');
+        // fault injection for tests: a slow agent, whose peers join before it has this frame
+        if (PEERS_DELAY_MS > 0) setTimeout(() => this.part !== null && this.startDirect(message), PEERS_DELAY_MS);
+        else this.startDirect(message);
         return;
+      }
       case FrameType.Stop:
         if (this.direct !== null) {
           this.direct.stopRequested = true;
-          // waiting for peers: stop now; simulating: at the end of the window
-          if (this.direct.ownSent && !this.direct.stopped) this.stopDirect(null);
+          // not started yet, or waiting for peers: stop now; simulating: at the end of the window
+          if ((!this.direct.started || this.direct.ownSent) && !this.direct.stopped) this.stopDirect(null);
         }
         return;
       default:

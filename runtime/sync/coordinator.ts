@@ -579,7 +579,11 @@ async function runDirect(
   const message: PeersMessage = { peers, windowNs: options.windowNs, endNs: options.endNs, nexts: ready.map((r) => r.nextEventTime), progressMs: 100 };
   let stopped: StoppedMessage[];
   try {
-    stopped = await Promise.all(links.map((l) => l.runDirect(message)));
+    // an agent that stopped with a problem (a lost peer) stops the others: they may be waiting for it
+    stopped = await Promise.all(links.map((l) => l.runDirect(message).then((m) => {
+      if (m.problem !== null) stopAll();
+      return m;
+    })));
   } catch (error) {
     // the survivors stop at the end of their round and then hand in their results
     stopAll();

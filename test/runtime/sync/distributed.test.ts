@@ -109,6 +109,24 @@ test.serial('place lines put hosts on the named agents', async (t) => {
   t.deepEqual(observable(result), observable(await simulate(plan)));
 });
 
+test.serial('direct mode: a peer that joins before the agent has its Peers frame is kept, not refused', async (t) => {
+  // the second agent handles Peers 300 ms late, so the first one's Join (and first Round) reach it
+  // before: it used to refuse that peer, wait for it for ever, and the run hung
+  t.timeout(60_000, 'the direct run hung: a peer that joined early was refused');
+  process.env['LIVESTACK_TEST_PEERS_DELAY_MS'] = '300';
+  let late: AgentProcess[];
+  try {
+    late = await startAgents(t, ['late'], tokenFile());
+  } finally {
+    delete process.env['LIVESTACK_TEST_PEERS_DELAY_MS'];
+  }
+  const plan = planOf(scenarios['request/echo with a capture']!);
+  const result = await simulateDistributed(plan, { agents: [agents[0]!, late[0]!].map(addressOf), token, direct: true, assignment: Int32Array.from([0, 1]) });
+  t.is(result.failure, null);
+  t.deepEqual(observable(result), observable(await simulate(plan)));
+  t.notRegex(late[0]!.log(), /did not expect peer/);
+});
+
 /** A random modeled network: hosts on a random switch tree, mixed apps, faults (own generator; seeded). */
 function randomScenario(rng: Rng, scenarioSeed: number): string {
   const hosts = 4 + rng.below(16);
