@@ -4,7 +4,7 @@
 import koffi from 'koffi';
 import { lazyFunction, LibraryError, loadLibrary } from './lib.ts';
 
-const CELL_BYTES = 72;
+const CELL_BYTES = 80;
 const DELIVERY_BYTES = 16;
 const FRAME_BYTES = 24;
 const STATS_BYTES = 56;
@@ -41,6 +41,9 @@ export interface LiveCellInput {
   usage?: { fd: number; kind: 'ns' | 'cpu.stat' } | null;
   /** frames to write into the tap, sorted by time */
   deliveries: ReadonlyArray<{ timeNs: number; frame: Uint8Array }>;
+  /** a core of the cell: the spinner keeping it awake (keepCoresAwake) writes its deliveries there, so the
+   *  frame's receive path wakes the reader on its own core; omitted or -1: the controller writes them */
+  core?: number;
 }
 
 export interface LiveFrame {
@@ -100,6 +103,7 @@ export function runWindow(cells: readonly LiveCellInput[], startNs: number, endN
     cellBuffer.writeInt32LE(cell.hostIndex, base + 48);
     cellBuffer.writeInt32LE(cell.usage?.fd ?? -1, base + 52);
     cellBuffer.writeInt32LE(cell.usage === undefined || cell.usage === null ? 0 : cell.usage.kind === 'ns' ? 1 : 2, base + 68);
+    cellBuffer.writeInt32LE(cell.core ?? -1, base + 72);
     const threads = cell.threads ?? null;
     cellBuffer.writeInt32LE(threadPairs, base + 56);
     cellBuffer.writeInt32LE(threads === null ? 0 : threads.length >> 1, base + 60);

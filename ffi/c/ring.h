@@ -31,6 +31,9 @@ struct ls_ring {
 	 * the IP/TCP input path, wakes the reader on the cell's core), so the
 	 * data plane starts each write this much before the frame's arrival */
 	int64_t write_cost_ns;
+	/* the same from handing a frame to the spinner on the cell's core until
+	 * that spinner's write returned (live.c) */
+	int64_t handoff_cost_ns;
 };
 
 /* A frame in the ring, or NULL if the next slot is still the kernel's.

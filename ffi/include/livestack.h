@@ -225,6 +225,7 @@ struct ls_live_cell {
 	int32_t runnable;          /* out: how many of them were running, runnable or in disk sleep
 	                            * when the clock stopped, before the freeze (-1: not looked) */
 	int32_t usage_kind;        /* 1: usage_fd holds ns (cpuacct.usage); 2: cpu.stat */
+	int32_t core;              /* a core of the cell: its spinner (ls_live__keep_awake) writes its deliveries; -1: none */
 };
 
 /* A frame to write into a cell's tap at a virtual time. */

@@ -71,6 +71,8 @@ const IDLE_CPU_FRACTION = 0.1;
 /** How long a window waits for new launchers to join their cgroups (they take ms; a stuck one is not waited for). */
 const JOIN_WAIT_MS = 2_000;
 const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+/** LIVESTACK_HANDOFF=0: the controller writes every delivery itself, instead of the spinner on the cell's core. */
+const HANDOFF = process.env['LIVESTACK_HANDOFF'] !== '0';
 /** LIVESTACK_SCHED_DEBUG=1: one stderr line per cell and window (CPU used, freeze/thaw cost, CPU used while frozen). */
 const DEBUG = process.env['LIVESTACK_SCHED_DEBUG'] === '1';
 
@@ -88,6 +90,8 @@ interface LiveCellState {
   threads: number[];
   /** LIVESTACK_SCHED_DEBUG: the cell's CPU usage when it was last frozen */
   lastFrozenCpuNs?: number;
+  /** its first core (its deliveries are written there, ffi/live.ts) */
+  core: number;
 }
 
 export interface LiveSchedulerOptions {
@@ -202,7 +206,7 @@ export class LiveScheduler {
       this.cells.set(host.name, {
         host, node, cell, clock,
         pending: host.commands.map((c) => ({ ...c })),
-        running: 0, exits: [], idleWindows: 0, paused: false, threads: [],
+        running: 0, exits: [], idleWindows: 0, paused: false, threads: [], core: HANDOFF ? cpus[0] ?? -1 : -1,
       });
     }
   }
@@ -363,6 +367,7 @@ export class LiveScheduler {
         // a cell that looked idle once: the window reads its threads' states while it still runs
         threads: state.idleWindows >= 1 && state.threads.length > 0 ? state.threads : null,
         deliveries,
+        core: state.core,
       };
     });
     const cpuBefore = group.map((state) => state.cell.cgroups.cpuUsageNs());
