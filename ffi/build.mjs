@@ -5,7 +5,7 @@
 //   node ffi/build.mjs [--force]     ($CC picks the compiler, default cc)
 //
 // Targets (each built only if its folder has C sources):
-//   ffi/c/*.c         → liblivestack.so       (loaded by Node through koffi)
+//   ffi/c/*.c, ffi/c/vmm/*.c → liblivestack.so (loaded by Node through koffi)
 //   ffi/c/shim/*.c    → liblivestack-shim.so  (LD_PRELOAD time shim inside cells)
 //   ffi/c/launch/*.c  → ls-launch             (starts a command inside a cell)
 //
@@ -35,7 +35,7 @@ const listFiles = (dir, suffixes) =>
     : [];
 
 const targets = [
-  { dir: cDir, output: 'liblivestack.so', flags: ['-fPIC', '-shared', '-fvisibility=hidden'], libs: [] },
+  { dir: cDir, extra: [join(cDir, 'vmm')], output: 'liblivestack.so', flags: ['-fPIC', '-shared', '-fvisibility=hidden'], libs: ['-lpthread', '-lrt'] },
   { dir: join(cDir, 'shim'), output: 'liblivestack-shim.so', flags: ['-fPIC', '-shared', '-fvisibility=hidden'], libs: ['-ldl', '-lpthread'] },
   { dir: join(cDir, 'launch'), output: 'ls-launch', flags: [], libs: [] },
 ];
@@ -52,7 +52,8 @@ const compiler = process.env.CC || 'cc';
 mkdirSync(buildDir, { recursive: true });
 let failed = false;
 for (const target of targets) {
-  const sources = listFiles(target.dir, ['.c']);
+  const dirs = [target.dir, ...(target.extra ?? [])];
+  const sources = dirs.flatMap((dir) => listFiles(dir, ['.c']));
   if (sources.length === 0) {
     if (target.dir === cDir) {
       console.error(`livestack: no C sources in ${shown(cDir)}`);
@@ -61,7 +62,7 @@ for (const target of targets) {
     continue;
   }
   const output = join(buildDir, target.output);
-  const inputs = [...sources, ...listFiles(target.dir, ['.h']), ...listFiles(cDir, ['.h']), ...listFiles(includeDir, ['.h']), fileURLToPath(import.meta.url)];
+  const inputs = [...sources, ...dirs.flatMap((dir) => listFiles(dir, ['.h'])), ...listFiles(cDir, ['.h']), ...listFiles(includeDir, ['.h']), fileURLToPath(import.meta.url)];
   const newestInputMs = Math.max(...inputs.map(mtimeMs));
   if (!force && mtimeMs(output) > newestInputMs) {
     console.log(`livestack: ${shown(output)} is up to date`);

@@ -31,6 +31,8 @@ long ls_sizeof(const char *type_name)
 		{ "ls_live_frame", sizeof(struct ls_live_frame) },
 		{ "ls_live_stats", sizeof(struct ls_live_stats) },
 		{ "ls_ring_stats", sizeof(struct ls_ring_stats) },
+		{ "ls_vm_config", sizeof(struct ls_vm_config) },
+		{ "ls_vm_result", sizeof(struct ls_vm_result) },
 	};
 
 	if (type_name == NULL)

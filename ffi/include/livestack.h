@@ -271,6 +271,72 @@ LS_API int ls_live__window(struct ls_live_cell *cells, int32_t cell_count, int64
 
 
 
+
+/* ---- VM cells: the micro-VMM (ffi/c/vmm/) -------------------------------- */
+/* A guest program (livestack-guest.h) in 64-bit ring 3 on one vCPU, driven in
+ * virtual-time windows by a C thread of its own. Its clock advances by the CPU
+ * time its vCPU thread spent in KVM_RUN (less the calibrated cost of an exit),
+ * times scale; it jumps while the guest waits. */
+
+struct ls_vm;
+
+struct ls_vm_config {
+	uint64_t memory_bytes;     /* guest memory, LS_GUEST_MEMORY_MIN..MAX, a multiple of 2 MiB */
+	double scale;              /* cpu_scale: virtual ns per ns the vCPU ran */
+	int32_t core;              /* pin the vCPU thread to this core; -1: leave its affinity alone */
+	int32_t host_index;        /* the plan's host index (the guest's MAC) */
+	uint32_t address;          /* IPv4, host byte order */
+	uint32_t prefix_length;
+	int64_t start_ns;          /* virtual time at which the guest starts */
+	int32_t numa_node;         /* bind guest memory to this node (mbind); -1: no binding */
+	int32_t reserved;
+};
+
+#define LS_VM_RUNNING 0
+#define LS_VM_WAITING 1
+#define LS_VM_EXITED  2
+#define LS_VM_CRASHED 3
+#define LS_VM_ERROR_MAX 160
+
+/* What a window did. Filled by ls_vm__end. */
+struct ls_vm_result {
+	int64_t clock_ns;          /* the guest's virtual time (>= the window end unless it exited) */
+	int64_t wait_until_ns;     /* LS_VM_WAITING: its deadline (INT64_MAX: none, waits for a frame) */
+	int64_t ran_ns;            /* CPU time its vCPU thread spent in KVM_RUN in this window */
+	int64_t overshoot_ns_max;  /* virtual ns a quantum ran past its end (kick latency) */
+	int32_t state;             /* LS_VM_* */
+	int32_t exit_code;         /* LS_VM_EXITED: the guest's code */
+	int32_t frames_out;
+	int32_t frames_dropped;    /* output buffer full, or a receive queue full */
+	int32_t exits;             /* hypercalls and port writes */
+	int32_t kicks;             /* quanta ended by the timer */
+	uint32_t console_length;   /* bytes written to the console buffer: lines "VIRTUAL_NS TEXT\n" */
+	int32_t wake_on_frame;     /* LS_VM_WAITING: a frame ends the wait */
+	char error[LS_VM_ERROR_MAX]; /* LS_VM_CRASHED: what happened, with the guest's RIP */
+};
+
+/* Creates the VM and its vCPU thread; the guest (an ELF image for
+ * LS_GUEST_IMAGE_GPA, see ffi/guest/guest.ld) starts at config->start_ns. arg
+ * is what LS_HC_ARG returns (may be NULL). -ENOEXEC: not a guest image. */
+LS_API int ls_vm__create(const struct ls_vm_config *config, const uint8_t *image, uint64_t image_length,
+			 const char *arg, struct ls_vm **out);
+/* Starts a window [start_ns, end_ns) on the vCPU thread and returns at once.
+ * Deliveries are frames for the guest, sorted by time (all >= start_ns). */
+LS_API int ls_vm__begin(struct ls_vm *vm, int64_t start_ns, int64_t end_ns,
+			const struct ls_live_delivery *deliveries, int32_t delivery_count, const uint8_t *delivery_bytes);
+/* Waits for the window to end; frames the guest sent go to out (cell = 0). */
+LS_API int ls_vm__end(struct ls_vm *vm, struct ls_vm_result *result, struct ls_live_frame *out, int32_t out_max,
+		      uint8_t *out_bytes, uint32_t out_capacity, char *console, uint32_t console_capacity);
+/* Stops the vCPU thread and frees everything. */
+LS_API int ls_vm__destroy(struct ls_vm *vm);
+/* The host CPU cost of one exit and re-entry (KVM_RUN of a guest that only
+ * writes a port), calibrated once per process; the clock does not count it. */
+LS_API long long ls_vm__exit_cost_ns(void);
+/* Bench hooks: KVM_RUN round trips of a guest that only writes a port
+ * (count of them, host ns each into out_ns), and a quantum kick's overshoot. */
+LS_API int ls_vm__bench_exits(int32_t count, int64_t *out_ns);
+LS_API int ls_vm__bench_kicks(int32_t count, int64_t quantum_ns, int64_t *out_overshoot_ns);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,592 @@
+/*
+ * cpu.c — the vCPU: ring-3 long mode, its run loop thread, quantum kicks and
+ * virtual-time accounting.
+ *
+ * Setup: no guest ring-0 code at all (KVM-FACTS.md): identity-mapped user page
+ * tables, a GDT with DPL-3 segments and a busy TSS, long-mode CR0/CR4/EFER and
+ * RFLAGS.IOPL = 3, all through KVM_SET_SREGS/KVM_SET_REGS.
+ *
+ * Time: a quantum is one KVM_RUN bounded by a per-thread timer signal that
+ * sets kvm_run->immediate_exit. The guest's clock advances by the CPU time
+ * the vCPU thread spent in that KVM_RUN (CLOCK_THREAD_CPUTIME_ID, so time the
+ * host gave to other tasks is not counted), less the calibrated cost of one
+ * exit and entry, times cpu_scale. While the guest runs it reads the clock
+ * page (base + TSC ticks, capped at the quantum's end); the VMM never lets its
+ * own clock fall behind what the guest has read (last_ns), so the guest's time
+ * is monotonic and every frame it sends is stamped no earlier than any time
+ * it has seen.
+ */
+#define _GNU_SOURCE
+#include "vmm.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#define PTE_P   0x001ull
+#define PTE_RW  0x002ull
+#define PTE_US  0x004ull
+#define PTE_PS  0x080ull
+
+#define CR0_PE  0x00000001ull
+#define CR0_MP  0x00000002ull
+#define CR0_ET  0x00000010ull
+#define CR0_NE  0x00000020ull
+#define CR0_WP  0x00010000ull
+#define CR0_PG  0x80000000ull
+#define CR4_PAE 0x00000020ull
+#define CR4_OSFXSR 0x00000200ull
+#define CR4_OSXMMEXCPT 0x00000400ull
+#define EFER_LME 0x100ull
+#define EFER_LMA 0x400ull
+#define RFLAGS_IOPL3 0x3000ull
+
+/* The shortest quantum worth a KVM_RUN; shorter budgets are rounded up (the
+ * overshoot is counted, not lost). */
+#define CPU_QUANTUM_MIN_NS 2000LL
+/* TSS: 104 bytes, a bitmap bit for each of 65536 ports, and the 0xff byte that ends it */
+#define VMM_TSS_BYTES (104 + 8192 + 1)
+
+static __thread struct kvm_run *cpu__tls_run;
+
+static void cpu__on_kick(int signal)
+{
+	(void)signal;
+	if (cpu__tls_run != NULL)
+		cpu__tls_run->immediate_exit = 1;
+}
+
+static pthread_once_t cpu__handler_once = PTHREAD_ONCE_INIT;
+static int cpu__handler_error;
+
+static void cpu__install_handler(void)
+{
+	struct sigaction action;
+
+	memset(&action, 0, sizeof action);
+	action.sa_handler = cpu__on_kick;
+	sigemptyset(&action.sa_mask);
+	if (sigaction(VMM_KICK_SIGNAL, &action, NULL) < 0)
+		cpu__handler_error = -errno;
+}
+
+static int64_t cpu__thread_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int64_t cpu__wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void cpu__segment(struct kvm_segment *s, uint16_t selector, uint8_t type, int code)
+{
+	memset(s, 0, sizeof *s);
+	s->base = 0;
+	s->limit = 0xffffffff;
+	s->selector = selector;
+	s->type = type;
+	s->present = 1;
+	s->dpl = 3;
+	s->s = 1;
+	s->l = code ? 1 : 0;
+	s->db = code ? 0 : 1;
+	s->g = 1;
+}
+
+/* Page tables, GDT and TSS in guest memory (see vmm.h for the layout). */
+static void cpu__tables(struct vmm_vm *vm)
+{
+	uint64_t *pml4 = vm__guest(vm, VMM_PML4_GPA, 4096);
+	uint64_t *pdpt = vm__guest(vm, VMM_PDPT_GPA, 4096);
+	uint64_t *pd = vm__guest(vm, VMM_PD_GPA, 4096);
+	uint64_t *pt = vm__guest(vm, VMM_PT_GPA, 4096);
+	uint64_t *gdt = vm__guest(vm, VMM_GDT_GPA, 4096);
+	uint8_t *tss = vm__guest(vm, VMM_TSS_GPA, VMM_TSS_BYTES);
+	uint64_t tss_base = VMM_TSS_GPA, big_pages = vm->mem_size >> 21;
+
+	memset(pml4, 0, 4096);
+	memset(pdpt, 0, 4096);
+	memset(pd, 0, 4096);
+	memset(pt, 0, 4096);
+	pml4[0] = VMM_PDPT_GPA | PTE_P | PTE_RW | PTE_US;
+	pdpt[0] = VMM_PD_GPA | PTE_P | PTE_RW | PTE_US;
+	pd[0] = VMM_PT_GPA | PTE_P | PTE_RW | PTE_US;
+	for (uint64_t i = 1; i < big_pages; i++)
+		pd[i] = (i << 21) | PTE_P | PTE_RW | PTE_US | PTE_PS;
+	/* page 0 absent (null pointers fault); the VMM's tables and the
+	 * calibration stub read-only; the clock and mailbox pages writable */
+	for (uint64_t j = 1; j < 512; j++) {
+		uint64_t gpa = j << 12;
+		int vmm_owned = gpa < LS_GUEST_CLOCK_GPA;
+
+		pt[j] = gpa | PTE_P | PTE_US | (vmm_owned ? 0 : PTE_RW);
+	}
+
+	memset(gdt, 0, 4096);
+	gdt[1] = 0x00af9a000000ffffull; /* ring-0 code64 (unused) */
+	gdt[2] = 0x00cf92000000ffffull; /* ring-0 data (unused) */
+	gdt[3] = 0x00affa000000ffffull; /* ring-3 code64 */
+	gdt[4] = 0x00cff2000000ffffull; /* ring-3 data */
+	gdt[5] = (uint64_t)(VMM_TSS_BYTES - 1) | ((tss_base & 0xffffffull) << 16) | (0x8bull << 40) | (((tss_base >> 24) & 0xffull) << 56);
+	gdt[6] = tss_base >> 32;
+	/* An I/O permission bitmap that allows every port: under PVM the guest's
+	 * RFLAGS.IOPL reads back as 0 (measured), so IOPL alone is not enough. */
+	memset(tss, 0, VMM_TSS_BYTES);
+	tss[102] = 104;
+	tss[VMM_TSS_BYTES - 1] = 0xff;
+}
+
+static int cpu__set_registers(struct vmm_vm *vm, uint64_t rip)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+
+	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
+		return -errno;
+	cpu__segment(&sregs.cs, VMM_SEL_CODE, 0xb, 1);
+	cpu__segment(&sregs.ss, VMM_SEL_DATA, 0x3, 0);
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss;
+	memset(&sregs.tr, 0, sizeof sregs.tr);
+	sregs.tr.base = VMM_TSS_GPA;
+	sregs.tr.limit = VMM_TSS_BYTES - 1;
+	sregs.tr.selector = VMM_SEL_TSS;
+	sregs.tr.type = 0xb;
+	sregs.tr.present = 1;
+	memset(&sregs.ldt, 0, sizeof sregs.ldt);
+	sregs.ldt.type = 2;
+	sregs.ldt.unusable = 1;
+	sregs.gdt.base = VMM_GDT_GPA;
+	sregs.gdt.limit = 7 * 8 - 1;
+	sregs.idt.base = 0;
+	sregs.idt.limit = 0;
+	sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+	sregs.cr3 = VMM_PML4_GPA;
+	sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+	sregs.efer = EFER_LME | EFER_LMA;
+	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
+		return -errno;
+	memset(&regs, 0, sizeof regs);
+	regs.rip = rip;
+	regs.rsp = vm->mem_size - 64;
+	regs.rflags = 0x2 | RFLAGS_IOPL3;
+	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
+		return -errno;
+	return 0;
+}
+
+int cpu__setup(struct vmm_vm *vm)
+{
+	/* mov edx, LS_GUEST_PORT_HCALL; xor eax, eax; 1: out dx, eax; jmp 1b
+	 * (call 0: a no-op hypercall, for exit-cost calibration and benches) */
+	static const uint8_t stub[] = { 0xba, LS_GUEST_PORT_HCALL & 0xff, LS_GUEST_PORT_HCALL >> 8, 0, 0,
+					0x31, 0xc0, 0xef, 0xeb, 0xfd, 0xeb, 0xfe };
+
+	cpu__tables(vm);
+	memcpy(vm__guest(vm, VMM_STUB_GPA, sizeof stub), stub, sizeof stub);
+	return cpu__set_registers(vm, VMM_STUB_GPA);
+}
+
+/* ---- exit cost --------------------------------------------------------- */
+
+static pthread_mutex_t cpu__cost_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t cpu__cost_ns = -1;
+
+static int cpu__compare(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* KVM_RUN round trips of the stub (each ends at its `out`), thread CPU or wall ns each. */
+static int cpu__stub_runs(struct vmm_vm *vm, int32_t count, int64_t *out_ns, int wall)
+{
+	for (int32_t i = 0; i < count; i++) {
+		int64_t before = wall ? cpu__wall_ns() : cpu__thread_ns();
+
+		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0)
+			return -errno;
+		out_ns[i] = (wall ? cpu__wall_ns() : cpu__thread_ns()) - before;
+		if (vm->run->exit_reason != KVM_EXIT_IO || vm->run->io.port != LS_GUEST_PORT_HCALL)
+			return -EPROTO;
+	}
+	return 0;
+}
+
+int64_t cpu__exit_cost_ns(void)
+{
+	pthread_mutex_lock(&cpu__cost_lock);
+	if (cpu__cost_ns < 0) {
+		const char *fixed = getenv("LIVESTACK_VM_EXIT_COST_NS");
+		struct vmm_vm *vm = NULL;
+		int64_t samples[48];
+
+		cpu__cost_ns = 0;
+		if (fixed != NULL) {
+			cpu__cost_ns = atoll(fixed);
+		} else if (vm__create_bare(&vm, LS_GUEST_MEMORY_MIN) == 0) {
+			/* the first few runs fault pages in; the median of the rest */
+			if (cpu__stub_runs(vm, 48, samples, 0) == 0) {
+				qsort(samples + 8, 40, sizeof samples[0], cpu__compare);
+				cpu__cost_ns = samples[8 + 20];
+			}
+			vm__destroy_bare(vm);
+		}
+	}
+	pthread_mutex_unlock(&cpu__cost_lock);
+	return cpu__cost_ns;
+}
+
+int cpu__bench_exits(int32_t count, int64_t *out_ns)
+{
+	struct vmm_vm *vm = NULL;
+	int rc;
+
+	if (count <= 0 || out_ns == NULL)
+		return -EINVAL;
+	rc = vm__create_bare(&vm, LS_GUEST_MEMORY_MIN);
+	if (rc < 0)
+		return rc;
+	rc = cpu__stub_runs(vm, count, out_ns, 1);
+	vm__destroy_bare(vm);
+	return rc;
+}
+
+static int cpu__create_timer(timer_t *timer)
+{
+	struct sigevent event;
+
+	memset(&event, 0, sizeof event);
+	event.sigev_notify = SIGEV_THREAD_ID;
+	event.sigev_signo = VMM_KICK_SIGNAL;
+	event._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+	return timer_create(CLOCK_MONOTONIC, &event, timer) < 0 ? -errno : 0;
+}
+
+static void cpu__arm(timer_t timer, int64_t ns)
+{
+	struct itimerspec spec;
+
+	memset(&spec, 0, sizeof spec);
+	spec.it_value.tv_sec = ns / 1000000000LL;
+	spec.it_value.tv_nsec = ns % 1000000000LL;
+	timer_settime(timer, 0, &spec, NULL);
+}
+
+static int cpu__unblock_kick(void)
+{
+	sigset_t set;
+
+	pthread_once(&cpu__handler_once, cpu__install_handler);
+	if (cpu__handler_error < 0)
+		return cpu__handler_error;
+	sigemptyset(&set);
+	sigaddset(&set, VMM_KICK_SIGNAL);
+	return -pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+int cpu__bench_kicks(int32_t count, int64_t quantum_ns, int64_t *out_overshoot_ns)
+{
+	struct vmm_vm *vm = NULL;
+	struct kvm_run *saved = cpu__tls_run;
+	timer_t timer;
+	int rc;
+
+	if (count <= 0 || quantum_ns <= 0 || out_overshoot_ns == NULL)
+		return -EINVAL;
+	rc = cpu__unblock_kick();
+	if (rc < 0)
+		return rc;
+	rc = vm__create_bare(&vm, LS_GUEST_MEMORY_MIN);
+	if (rc < 0)
+		return rc;
+	rc = cpu__set_registers(vm, VMM_STUB_GPA + 10); /* the stub's `jmp .`: spins in ring 3 */
+	if (rc == 0)
+		rc = cpu__create_timer(&timer);
+	if (rc < 0) {
+		vm__destroy_bare(vm);
+		return rc;
+	}
+	cpu__tls_run = vm->run;
+	for (int32_t i = 0; i < count && rc == 0; i++) {
+		int64_t before;
+
+		vm->run->immediate_exit = 0;
+		before = cpu__wall_ns();
+		cpu__arm(timer, quantum_ns);
+		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) == 0 || errno != EINTR)
+			rc = -EPROTO;
+		out_overshoot_ns[i] = cpu__wall_ns() - before - quantum_ns;
+	}
+	cpu__arm(timer, 0);
+	cpu__tls_run = saved;
+	timer_delete(timer);
+	vm__destroy_bare(vm);
+	return rc;
+}
+
+/* ---- the run loop ------------------------------------------------------- */
+
+static void cpu__write_clock(struct vmm_vm *vm, int64_t limit_ns)
+{
+	volatile struct ls_guest_clock *clock = vm__guest(vm, LS_GUEST_CLOCK_GPA, sizeof *clock);
+
+	clock->seq++;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	clock->abi = LS_GUEST_ABI_VERSION;
+	clock->base_ns = (uint64_t)vm->clock_ns;
+	clock->mult = vm->mult;
+	clock->limit_ns = (uint64_t)limit_ns;
+	if (clock->last_ns > (uint64_t)vm->clock_ns)
+		clock->last_ns = (uint64_t)vm->clock_ns;
+	clock->tsc_base = __rdtsc();
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	clock->seq++;
+}
+
+static void cpu__crash_regs(struct vmm_vm *vm, const char *what)
+{
+	struct kvm_regs regs;
+	char text[LS_VM_ERROR_MAX];
+
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) == 0)
+		snprintf(text, sizeof text, "%s at rip 0x%llx (rsp 0x%llx)", what, (unsigned long long)regs.rip, (unsigned long long)regs.rsp);
+	else
+		snprintf(text, sizeof text, "%s", what);
+	hcall__crash(vm, text);
+}
+
+/* One KVM_RUN, at most until the guest's clock reaches stop_ns. */
+static void cpu__quantum(struct vmm_vm *vm, int64_t stop_ns, int64_t exit_cost_ns)
+{
+	volatile struct ls_guest_clock *clock = vm__guest(vm, LS_GUEST_CLOCK_GPA, sizeof *clock);
+	int64_t budget_ns = (int64_t)((double)(stop_ns - vm->clock_ns) / vm->config.scale);
+	int64_t before, ran, charged, now;
+	int rc, error;
+	char what[96];
+
+	if (budget_ns < CPU_QUANTUM_MIN_NS)
+		budget_ns = CPU_QUANTUM_MIN_NS;
+	cpu__write_clock(vm, stop_ns);
+	vm->run->immediate_exit = 0;
+	cpu__arm(vm->timer, budget_ns);
+	before = cpu__thread_ns();
+	rc = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+	error = errno;
+	ran = cpu__thread_ns() - before;
+	cpu__arm(vm->timer, 0);
+
+	vm->ran_ns += ran;
+	charged = ran > exit_cost_ns ? ran - exit_cost_ns : 0;
+	now = vm->clock_ns + (int64_t)((double)charged * vm->config.scale);
+	/* never behind what the guest has read (its reads are capped at stop_ns) */
+	if ((int64_t)clock->last_ns > now && (int64_t)clock->last_ns <= stop_ns)
+		now = (int64_t)clock->last_ns;
+	vm->clock_ns = now;
+	if (rc < 0) {
+		if (error == EINTR || error == EAGAIN) {
+			vm->kicks++;
+			if (now - stop_ns > vm->overshoot_ns_max)
+				vm->overshoot_ns_max = now - stop_ns;
+			return;
+		}
+		snprintf(what, sizeof what, "KVM_RUN failed: %s", strerror(error));
+		hcall__crash(vm, what);
+		return;
+	}
+	switch (vm->run->exit_reason) {
+	case KVM_EXIT_IO:
+		vm->exits++;
+		hcall__io(vm);
+		return;
+	case KVM_EXIT_INTR:
+		vm->kicks++;
+		return;
+	case KVM_EXIT_MMIO:
+		snprintf(what, sizeof what, "guest touched unbacked address 0x%llx", (unsigned long long)vm->run->mmio.phys_addr);
+		cpu__crash_regs(vm, what);
+		return;
+	case KVM_EXIT_SHUTDOWN:
+		cpu__crash_regs(vm, "guest fault (no handler: a bad pointer, ud2, hlt or a privileged instruction in ring 3)");
+		return;
+	case KVM_EXIT_FAIL_ENTRY:
+		snprintf(what, sizeof what, "vCPU entry failed (reason 0x%llx)", (unsigned long long)vm->run->fail_entry.hardware_entry_failure_reason);
+		cpu__crash_regs(vm, what);
+		return;
+	case KVM_EXIT_INTERNAL_ERROR:
+		snprintf(what, sizeof what, "KVM internal error (suberror %u)", vm->run->internal.suberror);
+		cpu__crash_regs(vm, what);
+		return;
+	default:
+		snprintf(what, sizeof what, "unexpected exit %u", vm->run->exit_reason);
+		cpu__crash_regs(vm, what);
+		return;
+	}
+}
+
+static int cpu__quit(struct vmm_vm *vm)
+{
+	return __atomic_load_n(&vm->command, __ATOMIC_ACQUIRE) == VMM_CMD_QUIT;
+}
+
+/* Runs the guest through [window_start_ns, window_end_ns). */
+static void cpu__window(struct vmm_vm *vm, int64_t exit_cost_ns)
+{
+	struct ls_guest_mailbox *mailbox = vm__guest(vm, LS_GUEST_MAILBOX_GPA, sizeof *mailbox);
+	int64_t end = vm->window_end_ns;
+
+	if (vm->state == LS_VM_EXITED || vm->state == LS_VM_CRASHED)
+		return;
+	if (!vm->started) {
+		if (vm->config.start_ns >= end)
+			return;
+		if (cpu__set_registers(vm, vm->entry) < 0) {
+			hcall__crash(vm, "could not set the vCPU's registers");
+			return;
+		}
+		vm->started = 1;
+		if (vm->clock_ns < vm->config.start_ns)
+			vm->clock_ns = vm->config.start_ns;
+	}
+	/* a guest that was not run (paused, or waiting) catches up: its time stood still */
+	if (vm->clock_ns < vm->window_start_ns)
+		vm->clock_ns = vm->window_start_ns;
+	while (vm->clock_ns < end && !cpu__quit(vm)) {
+		if (vm->state == LS_VM_EXITED || vm->state == LS_VM_CRASHED)
+			return;
+		if (vm->state == LS_VM_WAITING) {
+			int64_t wake = vm->wait_until_ns;
+
+			if (vm->wake_on_frame) {
+				int64_t next = hcall__frame_ready(vm) ? vm->clock_ns : hcall__next_frame_ns(vm);
+
+				if (next < wake)
+					wake = next;
+			}
+			if (wake >= end) {
+				vm->clock_ns = end;
+				return;
+			}
+			if (wake > vm->clock_ns)
+				vm->clock_ns = wake;
+			vm->state = LS_VM_RUNNING;
+			mailbox->ret = hcall__frame_ready(vm) ? 1 : 0;
+			continue;
+		}
+		{
+			int64_t stop = end, next = hcall__next_frame_ns(vm);
+
+			if (next < stop)
+				stop = next;
+			cpu__quantum(vm, stop, exit_cost_ns);
+		}
+	}
+}
+
+static void *cpu__thread(void *arg)
+{
+	struct vmm_vm *vm = arg;
+	int64_t exit_cost_ns = cpu__exit_cost_ns();
+	int rc;
+
+	cpu__tls_run = vm->run;
+	rc = cpu__unblock_kick();
+	if (rc == 0 && vm->config.core >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(vm->config.core, &set);
+		if (sched_setaffinity(0, sizeof set, &set) < 0)
+			rc = -errno;
+	}
+	/* ahead of ordinary host tasks on its core (its clock does not count
+	 * their time, but every ms they take is wall time the run waits) */
+	if (rc == 0)
+		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), -20);
+	if (rc == 0) {
+		rc = cpu__create_timer(&vm->timer);
+		vm->timer_created = rc == 0;
+	}
+	pthread_mutex_lock(&vm->lock);
+	vm->start_error = rc;
+	vm->done = 1;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	if (rc < 0)
+		return NULL;
+	for (;;) {
+		int command;
+
+		pthread_mutex_lock(&vm->lock);
+		while (vm->command == VMM_CMD_NONE)
+			pthread_cond_wait(&vm->cond, &vm->lock);
+		command = vm->command;
+		if (command == VMM_CMD_WINDOW)
+			vm->command = VMM_CMD_NONE;
+		pthread_mutex_unlock(&vm->lock);
+		if (command == VMM_CMD_QUIT)
+			break;
+		cpu__window(vm, exit_cost_ns);
+		pthread_mutex_lock(&vm->lock);
+		vm->done = 1;
+		pthread_cond_broadcast(&vm->cond);
+		pthread_mutex_unlock(&vm->lock);
+	}
+	if (vm->timer_created)
+		timer_delete(vm->timer);
+	vm->timer_created = 0;
+	return NULL;
+}
+
+int cpu__start_thread(struct vmm_vm *vm)
+{
+	int rc;
+
+	(void)cpu__exit_cost_ns(); /* calibrate before the first window, not inside it */
+	vm->done = 0;
+	rc = pthread_create(&vm->thread, NULL, cpu__thread, vm);
+	if (rc != 0)
+		return -rc;
+	pthread_mutex_lock(&vm->lock);
+	while (!vm->done)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	rc = vm->start_error;
+	pthread_mutex_unlock(&vm->lock);
+	if (rc < 0) {
+		pthread_join(vm->thread, NULL);
+		return rc;
+	}
+	vm->thread_started = 1;
+	return 0;
+}
+
+void cpu__stop_thread(struct vmm_vm *vm)
+{
+	if (!vm->thread_started)
+		return;
+	pthread_mutex_lock(&vm->lock);
+	vm->command = VMM_CMD_QUIT;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	/* a window in progress sees the quit between quanta; a kick ends the current one */
+	if (vm->timer_created)
+		pthread_kill(vm->thread, VMM_KICK_SIGNAL);
+	pthread_join(vm->thread, NULL);
+	vm->thread_started = 0;
+}

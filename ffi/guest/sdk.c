@@ -1,0 +1,333 @@
+/*
+ * sdk.c — the LiveStack guest SDK (see ls.h): the entry point, hypercalls,
+ * the clock, console formatting and the few libc functions a freestanding
+ * compiler may call. Runs in ring 3 with IOPL 3: port I/O is a hypercall.
+ */
+#include "ls.h"
+
+#include <stdarg.h>
+
+#define MAILBOX ((volatile struct ls_guest_mailbox *)LS_GUEST_MAILBOX_GPA)
+#define CLOCK ((volatile struct ls_guest_clock *)LS_GUEST_CLOCK_GPA)
+
+int main(void);
+
+__attribute__((naked, section(".text.start"))) void _start(void)
+{
+	__asm__ volatile("and $-16, %rsp\n\t"
+			 "call ls__start\n\t"
+			 "ud2");
+}
+
+__attribute__((used, noreturn)) void ls__start(void)
+{
+	ls_exit(main());
+}
+
+static int64_t ls__call(uint32_t call, uint64_t a0, uint64_t a1)
+{
+	MAILBOX->a0 = a0;
+	MAILBOX->a1 = a1;
+	__asm__ volatile("outl %0, %w1" : : "a"(call), "Nd"(LS_GUEST_PORT_HCALL) : "memory");
+	return MAILBOX->ret;
+}
+
+static inline uint64_t ls__rdtsc(void)
+{
+	uint32_t low, high;
+
+	__asm__ volatile("rdtsc" : "=a"(low), "=d"(high));
+	return (uint64_t)high << 32 | low;
+}
+
+uint64_t ls_now(void)
+{
+	uint32_t seq;
+	uint64_t base, tsc_base, mult, limit, last, now;
+
+	do {
+		seq = CLOCK->seq;
+		__asm__ volatile("" ::: "memory");
+		base = CLOCK->base_ns;
+		tsc_base = CLOCK->tsc_base;
+		mult = CLOCK->mult;
+		limit = CLOCK->limit_ns;
+		last = CLOCK->last_ns;
+		__asm__ volatile("" ::: "memory");
+	} while ((seq & 1) || seq != CLOCK->seq);
+	{
+		uint64_t ticks = ls__rdtsc() - tsc_base;
+
+		now = base + (uint64_t)(((unsigned __int128)ticks * mult) >> 32);
+	}
+	if ((int64_t)(ls__rdtsc() - tsc_base) < 0)
+		now = base;
+	if (now > limit)
+		now = limit;
+	if (now < last)
+		now = last;
+	CLOCK->last_ns = now;
+	return now;
+}
+
+void ls_sleep_until(uint64_t t)
+{
+	while (ls_now() < t)
+		ls__call(LS_HC_WAIT_UNTIL, t, 0);
+}
+
+int ls_wait_frame(uint64_t t)
+{
+	return (int)ls__call(LS_HC_WAIT_UNTIL, t > INT64_MAX ? (uint64_t)-1 : t, 1);
+}
+
+int ls_send(const void *frame, uint32_t length)
+{
+	return (int)ls__call(LS_HC_SEND, (uint64_t)(uintptr_t)frame, length);
+}
+
+int ls_recv(void *buffer, uint32_t size)
+{
+	return (int)ls__call(LS_HC_RECV, (uint64_t)(uintptr_t)buffer, size);
+}
+
+void ls_info(struct ls_guest_info *info)
+{
+	ls__call(LS_HC_INFO, (uint64_t)(uintptr_t)info, 0);
+}
+
+int ls_arg(char *buffer, uint32_t size)
+{
+	return (int)ls__call(LS_HC_ARG, (uint64_t)(uintptr_t)buffer, size);
+}
+
+void ls_exit(int code)
+{
+	for (;;)
+		ls__call(LS_HC_EXIT, (uint64_t)(int64_t)code, 0);
+}
+
+void ls_write(const char *text, uint32_t length)
+{
+	while (length > 0) {
+		uint32_t n = length > LS_GUEST_TEXT_MAX ? LS_GUEST_TEXT_MAX : length;
+
+		ls__call(LS_HC_PRINT, (uint64_t)(uintptr_t)text, n);
+		text += n;
+		length -= n;
+	}
+}
+
+void ls_print(const char *text)
+{
+	ls_write(text, (uint32_t)strlen(text));
+}
+
+/* ---- formatting: one buffer, one hypercall per ls_printf ---------------- */
+
+struct ls__out {
+	char buffer[LS_GUEST_TEXT_MAX];
+	uint32_t used;
+	int total;
+};
+
+static void ls__put(struct ls__out *out, char c)
+{
+	if (out->used == sizeof out->buffer) {
+		ls_write(out->buffer, out->used);
+		out->used = 0;
+	}
+	out->buffer[out->used++] = c;
+	out->total++;
+}
+
+static void ls__number(struct ls__out *out, uint64_t value, int negative, unsigned base, int width, char pad)
+{
+	char digits[24];
+	int n = 0;
+
+	do {
+		unsigned d = (unsigned)(value % base);
+
+		digits[n++] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
+		value /= base;
+	} while (value != 0);
+	if (negative)
+		width--;
+	if (negative && pad == '0')
+		ls__put(out, '-');
+	for (int i = n; i < width; i++)
+		ls__put(out, pad);
+	if (negative && pad != '0')
+		ls__put(out, '-');
+	while (n > 0)
+		ls__put(out, digits[--n]);
+}
+
+int ls_printf(const char *format, ...)
+{
+	struct ls__out out;
+	va_list args;
+
+	out.used = 0;
+	out.total = 0;
+	va_start(args, format);
+	for (const char *p = format; *p != '\0'; p++) {
+		int longs = 0, width = 0;
+		char pad = ' ';
+
+		if (*p != '%') {
+			ls__put(&out, *p);
+			continue;
+		}
+		p++;
+		if (*p == '0')
+			pad = '0';
+		while (*p >= '0' && *p <= '9')
+			width = width * 10 + (*p++ - '0');
+		while (*p == 'l') {
+			longs++;
+			p++;
+		}
+		switch (*p) {
+		case 'd':
+		case 'i': {
+			int64_t v = longs ? va_arg(args, int64_t) : va_arg(args, int);
+
+			ls__number(&out, v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v, v < 0, 10, width, pad);
+			break;
+		}
+		case 'u':
+			ls__number(&out, longs ? va_arg(args, uint64_t) : va_arg(args, unsigned), 0, 10, width, pad);
+			break;
+		case 'x':
+			ls__number(&out, longs ? va_arg(args, uint64_t) : va_arg(args, unsigned), 0, 16, width, pad);
+			break;
+		case 's': {
+			const char *s = va_arg(args, const char *);
+
+			for (s = s == NULL ? "(null)" : s; *s != '\0'; s++)
+				ls__put(&out, *s);
+			break;
+		}
+		case 'c':
+			ls__put(&out, (char)va_arg(args, int));
+			break;
+		case '%':
+			ls__put(&out, '%');
+			break;
+		case '\0':
+			p--;
+			break;
+		default:
+			ls__put(&out, '%');
+			ls__put(&out, *p);
+		}
+	}
+	va_end(args);
+	if (out.used > 0)
+		ls_write(out.buffer, out.used);
+	return out.total;
+}
+
+/* ---- libc subset --------------------------------------------------------- */
+
+void *memcpy(void *dst, const void *src, size_t n)
+{
+	void *d = dst;
+
+	__asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
+	return dst;
+}
+
+void *memmove(void *dst, const void *src, size_t n)
+{
+	unsigned char *d = dst;
+	const unsigned char *s = src;
+
+	if (d < s || d >= s + n)
+		return memcpy(dst, src, n);
+	while (n-- > 0)
+		d[n] = s[n];
+	return dst;
+}
+
+void *memset(void *dst, int c, size_t n)
+{
+	void *d = dst;
+
+	__asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+	return dst;
+}
+
+int memcmp(const void *a, const void *b, size_t n)
+{
+	const unsigned char *x = a, *y = b;
+
+	for (size_t i = 0; i < n; i++)
+		if (x[i] != y[i])
+			return x[i] - y[i];
+	return 0;
+}
+
+size_t strlen(const char *s)
+{
+	size_t n = 0;
+
+	while (s[n] != '\0')
+		n++;
+	return n;
+}
+
+int strcmp(const char *a, const char *b)
+{
+	while (*a != '\0' && *a == *b) {
+		a++;
+		b++;
+	}
+	return (unsigned char)*a - (unsigned char)*b;
+}
+
+long ls_atol(const char *s)
+{
+	long v = 0;
+	int negative = 0;
+
+	while (*s == ' ')
+		s++;
+	if (*s == '-') {
+		negative = 1;
+		s++;
+	}
+	while (*s >= '0' && *s <= '9')
+		v = v * 10 + (*s++ - '0');
+	return negative ? -v : v;
+}
+
+uint16_t ls_checksum(const void *data, uint32_t length)
+{
+	const uint8_t *p = data;
+	uint32_t sum = 0;
+
+	for (uint32_t i = 0; i + 1 < length; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (length & 1)
+		sum += (uint32_t)p[length - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+void ls_mac_of(uint8_t mac[6], uint32_t address)
+{
+	/* 198.18.0.0/15: .0 and .255 of every /24 are skipped (dsl/plan.ts hostAddress) */
+	uint32_t offset = address - ((198u << 24) | (18u << 16));
+	uint32_t index = (offset >> 8) * 254 + (offset & 0xff) - 1;
+
+	mac[0] = 0x02;
+	mac[1] = 0x4c;
+	mac[2] = 0x53;
+	mac[3] = (uint8_t)(index >> 16);
+	mac[4] = (uint8_t)(index >> 8);
+	mac[5] = (uint8_t)index;
+}

@@ -1,0 +1,85 @@
+/*
+ * livestack-guest.h — the contract between LiveStack's micro-VMM (ffi/c/vmm/)
+ * and the programs it runs as `kind vm` guests (ffi/guest/, scenarios/vm/).
+ *
+ * A guest runs in 64-bit ring 3 only, with IOPL 3 (KVM-FACTS.md: on this kind
+ * of machine guest supervisor code is emulated at ~575 ns an instruction, user
+ * code runs at native speed). The VMM sets up everything ring 0 would: page
+ * tables identity-mapping guest memory, a GDT, a TSS. There are no interrupts:
+ * a guest asks the VMM for everything by hypercall.
+ *
+ * Hypercall: the guest fills the mailbox page (struct ls_guest_mailbox) and
+ * writes the call number with `outl` to LS_GUEST_PORT_HCALL. The VMM answers
+ * in mailbox->ret (>= 0, or a negative errno) before the guest resumes. One
+ * exit costs ~25 us of host time here (KVM-FACTS), so calls carry whole frames
+ * and strings, never single bytes.
+ *
+ * Time: the clock page (struct ls_guest_clock) gives virtual time without an
+ * exit: now = base_ns + ((rdtsc - tsc_base) * mult) >> 32, never above
+ * limit_ns, never below last_ns. The VMM rewrites it whenever it resumes the
+ * vCPU (seq odd while it writes). Virtual time advances only while the vCPU
+ * runs (x cpu_scale), or jumps while the guest waits.
+ *
+ * Guest memory map (guest physical = guest virtual):
+ *   0x000000  not mapped (null pointers fault)
+ *   0x001000  GDT, TSS, page tables (VMM-owned; the guest must not write)
+ *   0x00e000  clock page      0x00f000  mailbox page
+ *   0x010000  ... 0x0fffff    free (receive buffers, scratch)
+ *   0x100000  the guest image (ELF, linked here by ffi/guest/guest.ld)
+ *   top       the stack, growing down from the end of guest memory
+ * Shared by C (VMM, guest SDK) and mirrored in TypeScript (runtime/live/vm.ts).
+ */
+#ifndef LIVESTACK_GUEST_H
+#define LIVESTACK_GUEST_H
+
+#include <stdint.h>
+
+#define LS_GUEST_ABI_VERSION 1
+
+#define LS_GUEST_PORT_HCALL   0x0510u
+#define LS_GUEST_PORT_SERIAL  0x03f8u /* COM1 data: bytes written here are console output too */
+
+#define LS_GUEST_CLOCK_GPA    0x00e000ull
+#define LS_GUEST_MAILBOX_GPA  0x00f000ull
+#define LS_GUEST_IMAGE_GPA    0x100000ull
+#define LS_GUEST_MEMORY_MIN   (4ull << 20)
+#define LS_GUEST_MEMORY_MAX   (1ull << 30)  /* one page directory of 2 MiB pages */
+#define LS_GUEST_FRAME_MAX    2048u         /* an Ethernet frame (1514) with room to spare */
+#define LS_GUEST_TEXT_MAX     4096u         /* one print call */
+
+enum ls_guest_call {
+	LS_HC_PRINT = 1,      /* a0 = gva of text, a1 = length: console output (lines are logged with their virtual time) */
+	LS_HC_NOW = 2,        /* ret = virtual time in ns (the clock page is cheaper) */
+	LS_HC_WAIT_UNTIL = 3, /* a0 = virtual ns: idle until then or until a frame is waiting (a1 = 1); ret = 1 if a frame is waiting */
+	LS_HC_SEND = 4,       /* a0 = gva of an Ethernet frame, a1 = length: sent at the current virtual time */
+	LS_HC_RECV = 5,       /* a0 = gva of a buffer, a1 = its size: ret = length of the oldest waiting frame (0 if none) */
+	LS_HC_EXIT = 6,       /* a0 = exit code: the guest ends */
+	LS_HC_INFO = 7,       /* a0 = gva of struct ls_guest_info, filled by the VMM */
+	LS_HC_ARG = 8,        /* a0 = gva of a buffer, a1 = its size: ret = length of the host's `run` command text */
+};
+
+struct ls_guest_mailbox {
+	uint64_t a0, a1, a2, a3;
+	int64_t ret;
+};
+
+struct ls_guest_clock {
+	uint32_t seq;        /* odd while the VMM writes */
+	uint32_t abi;        /* LS_GUEST_ABI_VERSION */
+	uint64_t base_ns;    /* virtual time at tsc_base */
+	uint64_t tsc_base;
+	uint64_t mult;       /* virtual ns per TSC tick, 32.32 fixed point (cpu_scale included) */
+	uint64_t limit_ns;   /* the clock never reads above this (the end of the current run) */
+	uint64_t last_ns;    /* written by the guest: the highest time it has read */
+};
+
+struct ls_guest_info {
+	uint32_t address;    /* IPv4, host byte order (198.18.0.0/15) */
+	uint32_t prefix_length;
+	uint8_t mac[6];
+	uint16_t host_index;
+	uint64_t memory_bytes;
+	uint64_t tsc_khz;
+};
+
+#endif /* LIVESTACK_GUEST_H */
