@@ -1079,7 +1079,10 @@ export class ScenarioChecker {
       this.runActions = new Map();
       for (const a of timeline) if (a.type === 'run') this.runActions.set(a.host, (this.runActions.get(a.host) ?? 0) + 1);
     }
-    return (this.nodes.get(host)?.host?.commands.length ?? 0) + (this.runActions.get(host) ?? 0);
+    const planHost = this.nodes.get(host)?.host;
+    // a backend qemu vm host runs one program, QEMU: it exits when the guest powers off
+    const qemu = planHost?.kind === 'vm' && planHost.vm?.backend === 'qemu' ? 1 : 0;
+    return (planHost?.commands.length ?? 0) + (this.runActions.get(host) ?? 0) + qemu;
   }
 
   private until(items: Array<A.ScenarioItem & { type: 'until' }>, timeline: PlanAction[]): PlanUntil {

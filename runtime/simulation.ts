@@ -6,10 +6,12 @@ import { inProcess, runWindows } from './core/sync.ts';
 import { combineTraces } from './core/trace.ts';
 import { MAX_PARTITIONS } from './core/limits.ts';
 import { Rng } from './core/random.ts';
-import { buildNetwork, type Network } from './model/network.ts';
+import { buildNetwork, UnsupportedPlanError, type Network } from './model/network.ts';
 import { EventKind } from './model/nodes.ts';
 import { LiveHostNode } from './live/host.ts';
 import { LiveScheduler, type LiveStats } from './live/scheduler.ts';
+import { isProcessCell } from './live/kinds.ts';
+import { qemuProblems } from './live/qemu.ts';
 
 /** The longest window live cells run without a check (idle, exits, Ctrl-C). */
 export const LIVE_MAX_WINDOW_NS = 10_000_000;
@@ -70,7 +72,10 @@ export function randomAssignment(componentCount: number, partitions: number, see
 
 export async function simulate(plan: Plan, options: SimulationOptions = {}): Promise<SimulationResult> {
   const liveNodes = new Map<string, LiveHostNode>();
-  const hasLive = plan.hosts.some((h) => h.kind === 'process') && options.live !== false;
+  const hasLive = plan.hosts.some(isProcessCell) && options.live !== false;
+  // backend qemu hosts: QEMU installed, kernel and initrd files there (exit 3 with what to do)
+  const qemu = hasLive ? qemuProblems(plan) : [];
+  if (qemu.length > 0) throw new UnsupportedPlanError(qemu.map((p) => p.message).join('\n'));
   const network = buildNetwork(plan, hasLive ? {
     liveHost: (host, ip, ownerOf) => {
       const node = new LiveHostNode(host.index, host.name, host.index, ip, ownerOf);

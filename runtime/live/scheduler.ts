@@ -20,6 +20,7 @@ import type { Cell, CellExit, CellLine } from './cell.ts';
 import { Cells } from './cells.ts';
 import { LiveHostNode } from './host.ts';
 import { cleanupStale } from './stale.ts';
+import { isQemuHost, prepareQemuCell, qemuCellHost } from './qemu.ts';
 
 /** x86-64 system calls that, without a timeout, wait only for another process or thread of the cell: a
  *  thread blocked in one is idle as far as time goes (whatever wakes it is running, hence the cell busy).
@@ -188,7 +189,10 @@ export class LiveScheduler {
       const node = this.nodes.get(host.name);
       if (node === undefined) continue;
       const cpus = Array.from({ length: Math.min(host.cpus, this.cores.length) }, () => this.cores[core++ % this.cores.length]!);
-      const cell = await this.registry.create({ ...host, files: [...host.files] }, { cpus: [...new Set(cpus)] });
+      const qemu = isQemuHost(host);
+      const cell = await this.registry.create(qemu ? qemuCellHost(host) : { ...host, files: [...host.files] }, { cpus: [...new Set(cpus)] });
+      // a backend qemu host: QEMU is the cell's one command, its network a bridge to the guest (qemu.ts)
+      const commands = qemu ? [await prepareQemuCell(cell, host, this.plan)] : host.commands;
       // frozen from the start: a cell runs only inside its windows (a command started before its
       // first window must not run for free, nor share the core with the cell whose window it is)
       cell.freeze();
@@ -205,7 +209,7 @@ export class LiveScheduler {
       chmodSync(clockPath, 0o666);
       this.cells.set(host.name, {
         host, node, cell, clock,
-        pending: host.commands.map((c) => ({ ...c })),
+        pending: commands.map((c) => ({ ...c })),
         running: 0, exits: [], idleWindows: 0, paused: false, threads: [], core: HANDOFF ? cpus[0] ?? -1 : -1,
       });
     }

@@ -6,6 +6,7 @@ import { createApp, type HostDirectory } from './apps.ts';
 import { LinkDirection, type CaptureRecord } from './link.ts';
 import { HostNode, SwitchNode, type LiveInbox, type LogLine, type NetworkNode } from './nodes.ts';
 import { ipToInt } from './packet.ts';
+import { isProcessCell } from '../live/kinds.ts';
 
 export interface Network {
   /** every component, by id: hosts first (plan order), then switches */
@@ -30,7 +31,8 @@ export interface NetworkOptions {
 }
 
 export function buildNetwork(plan: Plan, options: NetworkOptions = {}): Network {
-  const unsupported = plan.hosts.filter((h) => h.kind === 'vm' || (h.kind === 'process' && options.liveHost === undefined));
+  // backend qemu vm hosts are process cells (QEMU inside the cell, runtime/live/qemu.ts)
+  const unsupported = plan.hosts.filter((h) => (h.kind === 'vm' && !isProcessCell(h)) || (isProcessCell(h) && options.liveHost === undefined));
   if (unsupported.length > 0) {
     throw new UnsupportedPlanError(
       `${unsupported.length} host(s) are live (${unsupported.slice(0, 3).map((h) => `${h.name}: kind ${h.kind}`).join(', ')}${unsupported.length > 3 ? ', …' : ''}); ` +
@@ -42,7 +44,7 @@ export function buildNetwork(plan: Plan, options: NetworkOptions = {}): Network 
   const hosts = plan.hosts.map((h, i) => {
     const ip = ipToInt(h.address);
     byIp.set(ip, i);
-    return h.kind === 'process' ? options.liveHost!(h, ip, ownerOf) : new HostNode(i, h.name, i, ip, ownerOf);
+    return isProcessCell(h) ? options.liveHost!(h, ip, ownerOf) : new HostNode(i, h.name, i, ip, ownerOf);
   });
   const switches = plan.switches.map((s, i) => new SwitchNode(hosts.length + i, s.name, s.latencyNs));
   const nodes: NetworkNode[] = [...hosts, ...switches];
