@@ -20,7 +20,7 @@
 // cpu_get_host_ticks, no shim can reach it), so LiveStack boots the guest with
 // clocksource=hpet unless the append says otherwise.
 import { readFileSync, writeFileSync, accessSync, constants as fsConstants, statSync } from 'node:fs';
-import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import type { Plan, PlanCommand, PlanHost } from '../../dsl/plan.ts';
@@ -64,11 +64,10 @@ export function findProgram(program: string, path = process.env['PATH'] ?? ''): 
   return null;
 }
 
-/** A vm file item (kernel, initrd) as a path: relative ones are relative to the scenario file. */
-export function vmPath(path: string, source: string): string {
-  if (isAbsolute(path)) return path;
-  const file = source.replace(/:\d+(:\d+)?$/, '');
-  return resolve(dirname(file), path);
+/** A vm file item (kernel, initrd) as a path: relative ones are relative to the scenario's directory
+ *  (baseDir; the CLI passes it), else to the working directory. */
+export function vmPath(path: string, baseDir = process.cwd()): string {
+  return isAbsolute(path) ? path : resolve(baseDir, path);
 }
 
 export interface QemuProblem {
@@ -81,7 +80,7 @@ export interface QemuProblem {
  * What keeps this plan's qemu hosts from running here, each problem with where it is and what to do; empty if
  * nothing. `qemu` overrides the QEMU binary lookup (tests).
  */
-export function qemuProblems(plan: Pick<Plan, 'hosts'>, options: { qemu?: string | null } = {}): QemuProblem[] {
+export function qemuProblems(plan: Pick<Plan, 'hosts'>, options: { qemu?: string | null; baseDir?: string } = {}): QemuProblem[] {
   const hosts = plan.hosts.filter(isQemuHost);
   if (hosts.length === 0) return [];
   const problems: QemuProblem[] = [];
@@ -99,7 +98,7 @@ export function qemuProblems(plan: Pick<Plan, 'hosts'>, options: { qemu?: string
     }
     for (const [item, path] of [['kernel', vm.kernel], ['initrd', vm.initrd]] as const) {
       if (path === null) continue;
-      const file = vmPath(path, host.source);
+      const file = vmPath(path, options.baseDir);
       const stat = statSync(file, { throwIfNoEntry: false });
       if (!stat) problems.push({ host: host.name, message: `${at}: ${item} ${JSON.stringify(file)} does not exist (${PREPARE_HINT}, or point ${item} "…" at your own)` });
       else if (!stat.isFile()) problems.push({ host: host.name, message: `${at}: ${item} ${JSON.stringify(file)} is not a file` });
@@ -189,7 +188,7 @@ async function ipBatch(netns: string, commands: readonly string[]): Promise<void
  * the namespace), the guest's initrd (the scenario's, plus an archive with /etc/hosts naming every host),
  * and the command that runs QEMU. Returns that command, to start at virtual time 0.
  */
-export async function prepareQemuCell(cell: Cell, host: PlanHost, plan: Pick<Plan, 'hosts' | 'network'>): Promise<PlanCommand> {
+export async function prepareQemuCell(cell: Cell, host: PlanHost, plan: Pick<Plan, 'hosts' | 'network'>, baseDir?: string): Promise<PlanCommand> {
   const vm = host.vm;
   if (!isQemuHost(host) || vm === null || vm.kernel === null) throw new CellError(host.name, 'not a backend qemu host with a kernel', 'this is a LiveStack bug');
   const qemu = findProgram(QEMU_BINARY);
@@ -216,7 +215,7 @@ export async function prepareQemuCell(cell: Cell, host: PlanHost, plan: Pick<Pla
   } catch (error) {
     throw new CellError(host.name, `cannot bridge the guest's NIC in ${cell.netns}: ${messageOf(error)}`, 'run livestack doctor (tap, ip); the kernel needs bridge support', { cause: error });
   }
-  const kernel = vmPath(vm.kernel, host.source);
+  const kernel = vmPath(vm.kernel, baseDir);
   let initrd: string | null = null;
   if (vm.initrd !== null) {
     // Linux unpacks concatenated archives in order (Documentation/driver-api/early-userspace/buffer-format.rst)
@@ -226,7 +225,7 @@ export async function prepareQemuCell(cell: Cell, host: PlanHost, plan: Pick<Pla
       { path: 'etc/hosts', type: 'file', data: `127.0.0.1\tlocalhost\n${hosts}\n` },
     ]));
     initrd = join(cell.dir, 'initrd');
-    writeFileSync(initrd, Buffer.concat([readFileSync(vmPath(vm.initrd, host.source)), extra]));
+    writeFileSync(initrd, Buffer.concat([readFileSync(vmPath(vm.initrd, baseDir)), extra]));
   }
   const args = qemuArgs(host, { kernel, initrd, mac: cell.mac, prefixLength: plan.network.prefixLength });
   // exec: QEMU is the launcher's pid, so its exit is the command's and a signal reaches it directly
