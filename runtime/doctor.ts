@@ -18,6 +18,7 @@ import type { ErrnoError, Library } from '../ffi/lib.ts';
 import { DEFAULT_RESCTRL_ROOT, probeResctrl } from '../ffi/resctrl.ts';
 import type { ResctrlProbe } from '../ffi/resctrl.ts';
 import { probeTap } from '../ffi/tap.ts';
+import { DEFAULT_GUEST_CACHE } from './live/qemu-guest.ts';
 import type { TapProbe } from '../ffi/tap.ts';
 
 export type CapabilityStatus = 'ok' | 'partial' | 'missing';
@@ -95,6 +96,8 @@ const messageOf = (error: unknown): string => (error instanceof Error ? error.me
 const KVM_HINT = 'load kvm_intel/kvm_amd or run on a machine with /dev/kvm; vm hosts need it';
 const QEMU_BACKEND_HINT = 'full-system guests need `backend qemu` (apt-get install -y qemu-system-x86)';
 const LIBRARY_FALLBACK = 'not probed: liblivestack.so not loaded';
+/** Where scenarios/vm/prepare.ts puts its guest. */
+const GUEST_CACHE = DEFAULT_GUEST_CACHE;
 
 /** Without the library only existence can be checked: partial at best. */
 const byExistence = (path: string, notProbed: string, absent: string, hint: string): Finding =>
@@ -368,16 +371,25 @@ function findOnPath(program: string): string | null {
   return null;
 }
 
+// `backend qemu` vm hosts (runtime/live/qemu.ts): QEMU's x86-64 system emulator with TCG (no KVM needed),
+// run inside a process cell. The guest a scenario boots is its own file; the one scenarios/vm/ uses is
+// reported when it has been prepared.
 function checkQemu(): Finding {
   const path = findOnPath('qemu-system-x86_64');
-  if (!path) return missing('qemu-system-x86_64 is not on PATH', QEMU_BACKEND_HINT);
+  if (!path) return missing('qemu-system-x86_64 is not on PATH: backend qemu vm hosts cannot run', QEMU_BACKEND_HINT);
   const result = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 3000 });
   const version = result.stdout?.match(/version\s+(\S+)/)?.[1];
   if (result.error || result.status !== 0 || !version) {
     const why = result.error?.message ?? (result.signal ? `killed by ${result.signal}` : `exit status ${result.status}`);
     return partial(`${path} found, but --version failed (${why})`, 'reinstall qemu-system-x86');
   }
-  return ok(`QEMU ${version} at ${path}`);
+  const accels = spawnSync(path, ['-accel', 'help'], { encoding: 'utf8', timeout: 3000 }).stdout ?? '';
+  if (!/^tcg$/m.test(accels)) return partial(`QEMU ${version} at ${path} has no TCG accelerator`, 'backend qemu runs guests with TCG: install Debian\'s qemu-system-x86');
+  const kernel = join(GUEST_CACHE, 'kernel', 'vmlinuz');
+  const guest = existsSync(kernel) && existsSync(join(GUEST_CACHE, 'initrd.cpio.gz'))
+    ? `guest of scenarios/vm prepared in ${GUEST_CACHE}`
+    : `no guest prepared for scenarios/vm (npx tsx scenarios/vm/prepare.ts: Debian's cloud kernel + a busybox initramfs, needs busybox-static)`;
+  return ok(`QEMU ${version} at ${path} (TCG): backend qemu vm hosts can run; ${guest}`);
 }
 
 function checkTool(key: CapabilityKey): Finding {

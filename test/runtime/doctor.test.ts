@@ -117,3 +117,13 @@ test('without the library the doctor still reports, from plain file checks', (t)
   t.is(report.capabilities.freezer.status, 'partial');
   t.is(report.capabilities.cpus.status, 'ok');
 });
+
+test('QEMU for backend qemu vm hosts: ok with its version and TCG where installed, else missing with the package', (t) => {
+  const qemu = runDoctor({ resctrlRoot: absentResctrl }).capabilities.qemu;
+  if (qemu.status === 'ok') {
+    t.regex(qemu.detail, /^QEMU \S+ at \S+qemu-system-x86_64 \(TCG\): backend qemu vm hosts can run; /);
+  } else {
+    if (process.env['LIVESTACK_REQUIRE_LIVE'] === '1') t.fail(`CI installs qemu-system-x86: ${qemu.detail}`);
+    t.regex(qemu.hint ?? '', /apt-get install -y qemu-system-x86/);
+  }
+});
