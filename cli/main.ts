@@ -1,6 +1,7 @@
 // The `livestack` command line. Exit codes (ARCHITECTURE.md): 0 ok,
 // 1 scenario error or failed expectation, 2 usage error, 3 missing capability.
 import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import chalk from 'chalk';
 import type { CompileResult } from '../dsl/compile.ts';
 import { formatDiagnostic, type Diagnostic } from '../dsl/diagnostics.ts';
@@ -240,6 +241,7 @@ exits 1.`,
       const { runPlans, sweepTable, RunFailure } = await import('../runtime/run.ts');
       const { defaultRunPath } = await import('../runtime/report/rundir.ts');
       const { UnsupportedPlanError } = await import('../runtime/model/network.ts');
+      const { CellError } = await import('../runtime/live/errors.ts');
       const { summaryText, expectationLine } = await import('../runtime/report/summary.ts');
       const outDir = args.flags.get('out')?.[0] ?? defaultRunPath(plans[0]!.scenario);
       const tty = process.stderr.isTTY === true && process.env['CI'] === undefined && !args.flags.has('quiet');
@@ -255,6 +257,7 @@ exits 1.`,
         const { points, interrupted } = await runPlans(plans, {
           outDir,
           version: version(),
+          baseDir: dirname(resolve(args.positionals[0]!)),
           ...(partitions === undefined ? {} : { partitions }),
           ...(distributed === undefined ? {} : { distributed }),
           ...(tty ? { progress: (line: string, final: boolean) => io.err(final ? `\r\x1b[K${line}\n` : `\r\x1b[K${line}`) } : {}),
@@ -276,6 +279,11 @@ exits 1.`,
         if (error instanceof UnsupportedPlanError) {
           io.err(`livestack run: ${error.message}\n`);
           return EXIT_ENVIRONMENT;
+        }
+        if (error instanceof CellError) {
+          // a live host that cannot be set up: the message names the scenario line, the host and what to do
+          io.err(`livestack run: ${error.message}\n`);
+          return EXIT_FAILED;
         }
         throw error;
       } finally {

@@ -1082,14 +1082,16 @@ export class ScenarioChecker {
     const planHost = this.nodes.get(host)?.host;
     // a backend qemu vm host runs one program, QEMU: it exits when the guest powers off
     const qemu = planHost?.kind === 'vm' && planHost.vm?.backend === 'qemu' ? 1 : 0;
-    return (planHost?.commands.length ?? 0) + (this.runActions.get(host) ?? 0) + qemu;
+    // a kvm vm host runs one program, its image (a `run` only gives it its argument)
+    const kvm = planHost?.kind === 'vm' && planHost.vm?.backend !== 'qemu' && planHost.commands.length === 0 ? 1 : 0;
+    return (planHost?.commands.length ?? 0) + (this.runActions.get(host) ?? 0) + qemu + kvm;
   }
 
   private until(items: Array<A.ScenarioItem & { type: 'until' }>, timeline: PlanAction[]): PlanUntil {
     const item = items[0];
     if (item === undefined) return { kind: 'duration' };
     if (item.host === undefined) {
-      const any = this.hosts.some((h) => h.commands.length > 0) || timeline.some((a) => a.type === 'run');
+      const any = this.hosts.some((h) => h.commands.length > 0 || (h.kind === 'vm' && h.vm?.backend !== 'qemu')) || timeline.some((a) => a.type === 'run');
       if (!any) this.report(Codes.untilHostNoCommands, item.span, 'until exit, but no host runs a command', 'add run "…" to a host, or use duration');
       return { kind: 'all-exit' };
     }

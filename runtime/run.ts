@@ -20,6 +20,8 @@ export interface RunOptions {
   /** set by Ctrl-C: the run stops at the next window and keeps partial results */
   shouldStop?: () => boolean;
   version: string;
+  /** the scenario's directory: relative vm `image` paths are resolved from it */
+  baseDir?: string;
   /** run on these agents (runtime/sync) instead of in this process */
   distributed?: Omit<DistributedOptions, 'onProgress' | 'endNs'>;
 }
@@ -83,7 +85,7 @@ export async function runPlans(plans: readonly Plan[], options: RunOptions): Pro
     };
     let result: SimulationResult | DistributedResult;
     if (options.distributed === undefined) {
-      result = await simulate(plan, { ...(options.partitions === undefined ? {} : { partitions: options.partitions }), onProgress });
+      result = await simulate(plan, { ...(options.partitions === undefined ? {} : { partitions: options.partitions }), ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }), onProgress });
     } else {
       try {
         result = await simulateDistributed(plan, { ...options.distributed, onProgress });

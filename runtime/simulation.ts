@@ -10,8 +10,10 @@ import { buildNetwork, UnsupportedPlanError, type Network } from './model/networ
 import { EventKind } from './model/nodes.ts';
 import { LiveHostNode } from './live/host.ts';
 import { LiveScheduler, type LiveStats } from './live/scheduler.ts';
-import { isProcessCell } from './live/kinds.ts';
+import { isLiveHost } from './live/kinds.ts';
 import { qemuProblems } from './live/qemu.ts';
+import { kvmProblems } from './live/vm.ts';
+import { probeKvm } from '../ffi/kvm.ts';
 
 /** The longest window live cells run without a check (idle, exits, Ctrl-C). */
 export const LIVE_MAX_WINDOW_NS = 10_000_000;
@@ -27,6 +29,8 @@ export interface SimulationOptions {
   onProgress?: (timeNs: number, events: number) => boolean | void | Promise<boolean | void>;
   /** false: refuse process hosts instead of running them in cells */
   live?: boolean;
+  /** the scenario's directory: relative vm `image` paths are resolved from it (default: the working directory) */
+  baseDir?: string;
 }
 
 export interface LiveFactsResult {
@@ -72,10 +76,13 @@ export function randomAssignment(componentCount: number, partitions: number, see
 
 export async function simulate(plan: Plan, options: SimulationOptions = {}): Promise<SimulationResult> {
   const liveNodes = new Map<string, LiveHostNode>();
-  const hasLive = plan.hosts.some(isProcessCell) && options.live !== false;
+  const hasLive = plan.hosts.some(isLiveHost) && options.live !== false;
   // backend qemu hosts: QEMU installed, kernel and initrd files there (exit 3 with what to do)
-  const qemu = hasLive ? qemuProblems(plan) : [];
+  const qemu = hasLive ? qemuProblems(plan, options.baseDir === undefined ? {} : { baseDir: options.baseDir }) : [];
   if (qemu.length > 0) throw new UnsupportedPlanError(qemu.map((p) => p.message).join('\n'));
+  // kvm guests: /dev/kvm must create a VM (exit 3 with what to do)
+  const kvm = hasLive ? kvmProblems(plan, probeKvm) : [];
+  if (kvm.length > 0) throw new UnsupportedPlanError(kvm.join('\n'));
   const network = buildNetwork(plan, hasLive ? {
     liveHost: (host, ip, ownerOf) => {
       const node = new LiveHostNode(host.index, host.name, host.index, ip, ownerOf);
@@ -106,7 +113,7 @@ export async function simulate(plan: Plan, options: SimulationOptions = {}): Pro
   // where no link bounds it
   const windowNs = Math.max(1, hasLive ? Math.min(plan.syncWindowNs, LIVE_MAX_WINDOW_NS) : plan.syncWindowNs);
   const eventsSoFar = () => partitions.reduce((n, p) => n + p.eventsHandled, 0);
-  const scheduler = hasLive ? new LiveScheduler(plan, liveNodes) : null;
+  const scheduler = hasLive ? new LiveScheduler(plan, liveNodes, options.baseDir === undefined ? {} : { baseDir: options.baseDir }) : null;
   let stats;
   try {
     if (scheduler !== null) await scheduler.setup();

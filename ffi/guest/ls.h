@@ -26,8 +26,12 @@ void ls_sleep_until(uint64_t t);
 int ls_wait_frame(uint64_t t);
 /* sends an Ethernet frame (14-byte header + payload) at the current virtual time; 0 or -errno */
 int ls_send(const void *frame, uint32_t length);
+/* ...stamped with a time the guest read (<= now; the VMM keeps a guest's frames in order and never in the future) */
+int ls_send_at(const void *frame, uint32_t length, uint64_t time_ns);
 /* the oldest frame that has arrived: its length, 0 if none, -errno */
 int ls_recv(void *buffer, uint32_t size);
+/* ...and the virtual time it arrived (exactly: its send time plus the network's delay) */
+int ls_recv_at(void *buffer, uint32_t size, uint64_t *arrived_ns);
 /* the host's address, MAC, memory */
 void ls_info(struct ls_guest_info *info);
 /* the text of the host's `run "…"`, NUL-terminated; returns its full length */
@@ -57,5 +61,37 @@ static inline void ls_put32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 24);
 uint16_t ls_checksum(const void *data, uint32_t length);
 /* a MAC the simulated network uses for a host index (the same as its process cells) */
 void ls_mac_of(uint8_t mac[6], uint32_t address);
+
+/* ---- frames (net.c) ------------------------------------------------------ */
+#define LS_ETH_HEADER 14
+#define LS_IP_HEADER 20
+#define LS_UDP_HEADER 8
+#define LS_ICMP_HEADER 8
+#define LS_UDP_PAYLOAD (LS_ETH_HEADER + LS_IP_HEADER + LS_UDP_HEADER)
+
+/* "198.18.0.2" -> address in host byte order; 0 if malformed. *end (if not NULL) points past it. */
+uint32_t ls_parse_ip(const char *text, const char **end);
+/* Ethernet + IPv4 header toward dst (from this guest); returns the frame length so far (34).
+ * The IP total length and checksum are filled by ls_ip_finish once the payload is in. */
+uint32_t ls_ip_header(uint8_t *frame, uint32_t dst, uint8_t protocol);
+void ls_ip_finish(uint8_t *frame, uint32_t frame_length);
+/* a whole UDP frame; returns its length */
+uint32_t ls_udp_frame(uint8_t *frame, uint32_t dst, uint16_t src_port, uint16_t dst_port, const void *payload, uint32_t length);
+
+/* A received IPv4 frame, taken apart (pointers into the frame). */
+struct ls_packet {
+	uint32_t src, dst;
+	uint8_t protocol;
+	uint16_t src_port, dst_port;   /* UDP */
+	uint8_t icmp_type;             /* ICMP */
+	const uint8_t *payload;        /* after the UDP or ICMP header */
+	uint32_t payload_length;
+};
+/* 1 if the frame is IPv4 (UDP or ICMP) for this guest, 0 otherwise */
+int ls_parse(const uint8_t *frame, uint32_t length, struct ls_packet *packet);
+/* Turns an ICMP echo request frame into its reply in place; 1 if it was one. */
+int ls_icmp_echo_reply(uint8_t *frame, uint32_t length);
+/* The address of this guest (cached ls_info). */
+uint32_t ls_self(void);
 
 #endif /* LS_GUEST_SDK_H */

@@ -76,19 +76,66 @@ void ls_sleep_until(uint64_t t)
 		ls__call(LS_HC_WAIT_UNTIL, t, 0);
 }
 
+#define RINGS ((volatile struct ls_guest_rings *)LS_GUEST_RINGS_GPA)
+
+static struct ls_guest_slot *ls__slot(uint64_t ring_gpa, uint32_t index)
+{
+	return (struct ls_guest_slot *)(uintptr_t)(ring_gpa + (uint64_t)(index % LS_GUEST_RING_SLOTS) * LS_GUEST_SLOT_BYTES);
+}
+
 int ls_wait_frame(uint64_t t)
 {
+	/* a frame already in the receive ring needs no exit */
+	if (RINGS->rx_head != RINGS->rx_tail)
+		return 1;
 	return (int)ls__call(LS_HC_WAIT_UNTIL, t > INT64_MAX ? (uint64_t)-1 : t, 1);
 }
 
 int ls_send(const void *frame, uint32_t length)
 {
-	return (int)ls__call(LS_HC_SEND, (uint64_t)(uintptr_t)frame, length);
+	return ls_send_at(frame, length, ls_now());
+}
+
+int ls_send_at(const void *frame, uint32_t length, uint64_t time_ns)
+{
+	uint32_t head = RINGS->tx_head;
+	struct ls_guest_slot *slot;
+
+	if (length < 14 || length > LS_GUEST_FRAME_MAX)
+		return -90; /* EMSGSIZE */
+	/* a full ring: one exit empties it */
+	while (head - __atomic_load_n(&RINGS->tx_tail, __ATOMIC_ACQUIRE) >= LS_GUEST_RING_SLOTS)
+		ls__call(LS_HC_FLUSH, 0, 0);
+	slot = ls__slot(LS_GUEST_TX_GPA, head);
+	memcpy(slot->data, frame, length);
+	slot->length = length;
+	slot->time_ns = (int64_t)time_ns;
+	__atomic_store_n(&RINGS->tx_head, head + 1, __ATOMIC_RELEASE);
+	return 0;
 }
 
 int ls_recv(void *buffer, uint32_t size)
 {
-	return (int)ls__call(LS_HC_RECV, (uint64_t)(uintptr_t)buffer, size);
+	return ls_recv_at(buffer, size, NULL);
+}
+
+int ls_recv_at(void *buffer, uint32_t size, uint64_t *arrived_ns)
+{
+	uint32_t tail = RINGS->rx_tail;
+	const struct ls_guest_slot *slot;
+	uint32_t length;
+
+	if (__atomic_load_n(&RINGS->rx_head, __ATOMIC_ACQUIRE) == tail)
+		return 0;
+	slot = ls__slot(LS_GUEST_RX_GPA, tail);
+	length = slot->length;
+	if (length > size)
+		return -90; /* EMSGSIZE: the frame stays */
+	memcpy(buffer, slot->data, length);
+	if (arrived_ns != NULL)
+		*arrived_ns = (uint64_t)slot->time_ns;
+	__atomic_store_n(&RINGS->rx_tail, tail + 1, __ATOMIC_RELEASE);
+	return (int)length;
 }
 
 void ls_info(struct ls_guest_info *info)

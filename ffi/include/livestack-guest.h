@@ -11,8 +11,12 @@
  * Hypercall: the guest fills the mailbox page (struct ls_guest_mailbox) and
  * writes the call number with `outl` to LS_GUEST_PORT_HCALL. The VMM answers
  * in mailbox->ret (>= 0, or a negative errno) before the guest resumes. One
- * exit costs ~25 us of host time here (KVM-FACTS), so calls carry whole frames
- * and strings, never single bytes.
+ * exit costs 25-80 us of host time on these machines (KVM-FACTS; ~80 on the
+ * Intel hosts), so frames never need one: they go through two rings of slots
+ * in guest memory (struct ls_guest_rings, in the mailbox page). The guest
+ * stamps what it sends with its clock; the VMM takes sent frames at every
+ * exit and at the end of every quantum, and puts a frame into the receive
+ * ring when the guest's clock reaches its arrival time (a quantum ends there).
  *
  * Time: the clock page (struct ls_guest_clock) gives virtual time without an
  * exit: now = base_ns + ((rdtsc - tsc_base) * mult) >> 32, never above
@@ -23,8 +27,9 @@
  * Guest memory map (guest physical = guest virtual):
  *   0x000000  not mapped (null pointers fault)
  *   0x001000  GDT, TSS, page tables (VMM-owned; the guest must not write)
- *   0x00e000  clock page      0x00f000  mailbox page
- *   0x010000  ... 0x0fffff    free (receive buffers, scratch)
+ *   0x00e000  clock page      0x00f000  mailbox page (+ ring indexes at 0x00f100)
+ *   0x010000  receive ring    0x030000  send ring
+ *   0x050000  ... 0x0fffff    free (scratch)
  *   0x100000  the guest image (ELF, linked here by ffi/guest/guest.ld)
  *   top       the stack, growing down from the end of guest memory
  * Shared by C (VMM, guest SDK) and mirrored in TypeScript (runtime/live/vm.ts).
@@ -41,18 +46,22 @@
 
 #define LS_GUEST_CLOCK_GPA    0x00e000ull
 #define LS_GUEST_MAILBOX_GPA  0x00f000ull
+#define LS_GUEST_RINGS_GPA    0x00f100ull
+#define LS_GUEST_RX_GPA       0x010000ull  /* LS_GUEST_RING_SLOTS slots of LS_GUEST_SLOT_BYTES */
+#define LS_GUEST_TX_GPA       0x030000ull
+#define LS_GUEST_RING_SLOTS   64u
+#define LS_GUEST_SLOT_BYTES   2048u
 #define LS_GUEST_IMAGE_GPA    0x100000ull
 #define LS_GUEST_MEMORY_MIN   (4ull << 20)
 #define LS_GUEST_MEMORY_MAX   (1ull << 30)  /* one page directory of 2 MiB pages */
-#define LS_GUEST_FRAME_MAX    2048u         /* an Ethernet frame (1514) with room to spare */
+#define LS_GUEST_FRAME_MAX    2032u         /* a slot's data: an Ethernet frame (1514) with room to spare */
 #define LS_GUEST_TEXT_MAX     4096u         /* one print call */
 
 enum ls_guest_call {
 	LS_HC_PRINT = 1,      /* a0 = gva of text, a1 = length: console output (lines are logged with their virtual time) */
 	LS_HC_NOW = 2,        /* ret = virtual time in ns (the clock page is cheaper) */
 	LS_HC_WAIT_UNTIL = 3, /* a0 = virtual ns: idle until then or until a frame is waiting (a1 = 1); ret = 1 if a frame is waiting */
-	LS_HC_SEND = 4,       /* a0 = gva of an Ethernet frame, a1 = length: sent at the current virtual time */
-	LS_HC_RECV = 5,       /* a0 = gva of a buffer, a1 = its size: ret = length of the oldest waiting frame (0 if none) */
+	LS_HC_FLUSH = 4,      /* nothing but an exit: the VMM takes the send ring (the guest calls it when the ring is full) */
 	LS_HC_EXIT = 6,       /* a0 = exit code: the guest ends */
 	LS_HC_INFO = 7,       /* a0 = gva of struct ls_guest_info, filled by the VMM */
 	LS_HC_ARG = 8,        /* a0 = gva of a buffer, a1 = its size: ret = length of the host's `run` command text */
@@ -61,6 +70,22 @@ enum ls_guest_call {
 struct ls_guest_mailbox {
 	uint64_t a0, a1, a2, a3;
 	int64_t ret;
+};
+
+/* Ring indexes (free-running counters; slot = index % LS_GUEST_RING_SLOTS).
+ * Receive: the VMM advances rx_head, the guest rx_tail. Send: the guest
+ * advances tx_head, the VMM tx_tail. The producer fills a slot before it
+ * publishes the new head (release); the consumer reads it after (acquire). */
+struct ls_guest_rings {
+	uint32_t rx_head, rx_tail;
+	uint32_t tx_head, tx_tail;
+};
+
+struct ls_guest_slot {
+	int64_t time_ns;     /* receive: when it arrived; send: when the guest sent it (its clock) */
+	uint32_t length;
+	uint32_t reserved;
+	uint8_t data[LS_GUEST_FRAME_MAX];
 };
 
 struct ls_guest_clock {

@@ -15,3 +15,13 @@ export function isQemuHost(host: Pick<PlanHost, 'kind' | 'vm'>): boolean {
 export function isProcessCell(host: Pick<PlanHost, 'kind' | 'vm'>): boolean {
   return host.kind === 'process' || isQemuHost(host);
 }
+
+/** `kind vm` hosts the KVM backend runs (the micro-VMM, runtime/live/vm.ts): every vm host but backend qemu. */
+export function isKvmHost(host: Pick<PlanHost, 'kind' | 'vm'>): boolean {
+  return host.kind === 'vm' && host.vm?.backend !== 'qemu';
+}
+
+/** Hosts with a node of their own in the live scheduler: process cells and KVM guests. */
+export function isLiveHost(host: Pick<PlanHost, 'kind' | 'vm'>): boolean {
+  return isProcessCell(host) || isKvmHost(host);
+}

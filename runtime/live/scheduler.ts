@@ -20,6 +20,8 @@ import type { Cell, CellExit, CellLine } from './cell.ts';
 import { Cells } from './cells.ts';
 import { LiveHostNode } from './host.ts';
 import { cleanupStale } from './stale.ts';
+import { isKvmHost } from './kinds.ts';
+import { VmCell } from './vm.ts';
 import { isQemuHost, prepareQemuCell, qemuCellHost } from './qemu.ts';
 
 /** x86-64 system calls that, without a timeout, wait only for another process or thread of the cell: a
@@ -99,6 +101,8 @@ export interface LiveSchedulerOptions {
   /** cores the cells may use; default: every core but the first (the controller's) */
   cores?: number[];
   onNotice?: (message: string) => void;
+  /** the scenario's directory: relative vm `image` paths are resolved from it (default: the working directory) */
+  baseDir?: string;
 }
 
 export interface LiveStats {
@@ -124,6 +128,9 @@ export function newLiveStats(): LiveStats {
 
 export class LiveScheduler {
   private readonly cells = new Map<string, LiveCellState>();
+  /** `kind vm` hosts on the KVM backend (runtime/live/vm.ts) */
+  private readonly vms = new Map<string, VmCell>();
+  private readonly baseDir: string;
   private readonly actions: PlanAction[];
   private nextAction = 0;
   private registry: Cells | undefined;
@@ -141,6 +148,7 @@ export class LiveScheduler {
     this.cores = options.cores ?? (count > 1 ? Array.from({ length: count - 1 }, (_, i) => i + 1) : [0]);
     this.actions = plan.timeline.filter((a) => a.type === 'kill' || a.type === 'pause' || a.type === 'resume' || a.type === 'run');
     this.onNotice = options.onNotice ?? ((message) => process.stderr.write(`livestack: ${message}\n`));
+    this.baseDir = options.baseDir ?? process.cwd();
   }
 
   private readonly onNotice: (message: string) => void;
@@ -188,11 +196,18 @@ export class LiveScheduler {
     for (const host of this.plan.hosts) {
       const node = this.nodes.get(host.name);
       if (node === undefined) continue;
+      if (isKvmHost(host)) {
+        // a guest on one vCPU, its thread pinned to a core of its own (shared in turns like a cell's)
+        if (host.cpus > 1) this.notice(`${host.name}: a kvm guest runs on one vCPU in this version (cpus ${host.cpus} gives it 1)`);
+        const vmCore = this.controllerCores.length > 0 ? this.cores[core++ % this.cores.length]! : -1;
+        this.vms.set(host.name, VmCell.create(host, node, { baseDir: this.baseDir, core: vmCore, prefixLength: this.plan.network.prefixLength }));
+        continue;
+      }
       const cpus = Array.from({ length: Math.min(host.cpus, this.cores.length) }, () => this.cores[core++ % this.cores.length]!);
       const qemu = isQemuHost(host);
       const cell = await this.registry.create(qemu ? qemuCellHost(host) : { ...host, files: [...host.files] }, { cpus: [...new Set(cpus)] });
       // a backend qemu host: QEMU is the cell's one command, its network a bridge to the guest (qemu.ts)
-      const commands = qemu ? [await prepareQemuCell(cell, host, this.plan)] : host.commands;
+      const commands = qemu ? [await prepareQemuCell(cell, host, this.plan, this.baseDir)] : host.commands;
       // frozen from the start: a cell runs only inside its windows (a command started before its
       // first window must not run for free, nor share the core with the cell whose window it is)
       cell.freeze();
@@ -248,19 +263,24 @@ export class LiveScheduler {
   }
 
   allCommandsDone(): boolean {
+    for (const vm of this.vms.values()) if (!vm.done) return false;
     for (const state of this.cells.values()) if (state.running > 0 || state.pending.length > 0) return false;
     return this.nextAction >= this.actions.length || !this.actions.slice(this.nextAction).some((a) => a.type === 'run');
   }
 
   hostsDone(hosts: readonly string[]): boolean {
     return hosts.every((h) => {
+      const vm = this.vms.get(h);
+      if (vm !== undefined) return vm.done;
       const s = this.cells.get(h);
       return s === undefined || (s.running === 0 && s.pending.length === 0);
     });
   }
 
   exitCodes(): Map<string, Array<number | null>> {
-    return new Map([...this.cells].map(([name, s]) => [name, [...s.exits, ...Array.from({ length: s.running + s.pending.length }, () => null)]]));
+    const codes = new Map([...this.cells].map(([name, s]) => [name, [...s.exits, ...Array.from({ length: s.running + s.pending.length }, () => null)]]));
+    for (const [name, vm] of this.vms) codes.set(name, [vm.exitCode]);
+    return codes;
   }
 
   /** The earliest virtual time at which a cell needs to run (≥ after). */
@@ -276,6 +296,7 @@ export class LiveScheduler {
         if (wait.deadlineNs !== null) next = Math.min(next, Math.max(after, wait.deadlineNs));
       }
     }
+    for (const vm of this.vms.values()) next = Math.min(next, vm.nextTime(after));
     const action = this.actions[this.nextAction];
     if (action !== undefined) next = Math.min(next, Math.max(after, action.atNs));
     return next;
@@ -285,6 +306,14 @@ export class LiveScheduler {
     while (this.nextAction < this.actions.length && this.actions[this.nextAction]!.atNs < before) {
       const action = this.actions[this.nextAction++]!;
       if (action.type !== 'kill' && action.type !== 'pause' && action.type !== 'resume' && action.type !== 'run') continue;
+      const vm = this.vms.get(action.host);
+      if (vm !== undefined) {
+        if (action.type === 'kill') vm.kill(action.atNs);
+        else if (action.type === 'pause') vm.paused = true;
+        else if (action.type === 'resume') vm.paused = false;
+        else this.notice(`${action.source}: run on ${action.host} is ignored: a kvm guest runs one program (its image)`);
+        continue;
+      }
       const state = this.cells.get(action.host);
       if (state === undefined) continue;
       if (action.type === 'kill') {
@@ -329,12 +358,36 @@ export class LiveScheduler {
       }
       if (state.running > 0 || hasDelivery) active.push(state);
     }
+    const guests: VmCell[] = [];
+    for (const vm of this.vms.values()) {
+      if (vm.done) vm.node.inbox.length = 0; // nobody receives them
+      else if (vm.wants(endNs)) guests.push(vm);
+    }
     this.awaitJoins();
-    if (active.length === 0) return;
-    // gang scheduling: as many cells at once as there are cores for them
+    if (active.length === 0 && guests.length === 0) return;
+    // gang scheduling: as many cells and guests at once as there are cores for them
     const perGroup = Math.max(1, this.cores.length);
-    for (let i = 0; i < active.length; i += perGroup) this.runGroup(active.slice(i, i + perGroup), startNs, endNs, partition);
+    const units: Array<LiveCellState | VmCell> = [...active, ...guests];
+    for (let i = 0; i < units.length; i += perGroup) {
+      const group = units.slice(i, i + perGroup);
+      const groupGuests = group.filter((u): u is VmCell => u instanceof VmCell);
+      const groupCells = group.filter((u): u is LiveCellState => !(u instanceof VmCell));
+      for (const vm of groupGuests) vm.begin(startNs, endNs);
+      try {
+        if (groupCells.length > 0) this.runGroup(groupCells, startNs, endNs, partition);
+      } finally {
+        for (const vm of groupGuests) vm.end(partition);
+      }
+    }
+    if (guests.some((vm) => vm.done) && this.allCommandsDone()) {
+      this.finishedAtNs ??= Math.max(...[...this.cells.values()].map((c) => c.clock.now()), ...[...this.vms.values()].map((vm) => vm.clockNs));
+    }
     this.stats.windows++;
+  }
+
+  /** The KVM guests, by host name (tests, benches, results). */
+  get guests(): ReadonlyMap<string, VmCell> {
+    return this.vms;
   }
 
   /**
@@ -466,6 +519,13 @@ export class LiveScheduler {
         // the thread keeps running on the controller's cores: slower, not wrong
       }
       this.savedAffinity = null;
+    }
+    for (const vm of this.vms.values()) {
+      try {
+        vm.destroy();
+      } catch (error) {
+        this.notice(`${vm.host.name}: destroying its VM failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
     // cells first: their commands' exit reports still read the clocks
     try {

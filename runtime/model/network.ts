@@ -6,7 +6,7 @@ import { createApp, type HostDirectory } from './apps.ts';
 import { LinkDirection, type CaptureRecord } from './link.ts';
 import { HostNode, SwitchNode, type LiveInbox, type LogLine, type NetworkNode } from './nodes.ts';
 import { ipToInt } from './packet.ts';
-import { isProcessCell } from '../live/kinds.ts';
+import { isLiveHost } from '../live/kinds.ts';
 
 export interface Network {
   /** every component, by id: hosts first (plan order), then switches */
@@ -31,12 +31,13 @@ export interface NetworkOptions {
 }
 
 export function buildNetwork(plan: Plan, options: NetworkOptions = {}): Network {
-  // backend qemu vm hosts are process cells (QEMU inside the cell, runtime/live/qemu.ts)
-  const unsupported = plan.hosts.filter((h) => (h.kind === 'vm' && !isProcessCell(h)) || (isProcessCell(h) && options.liveHost === undefined));
+  // vm hosts are live: backend qemu ones are process cells (QEMU inside the cell, runtime/live/qemu.ts),
+  // the others KVM guests (runtime/live/vm.ts)
+  const unsupported = options.liveHost === undefined ? plan.hosts.filter(isLiveHost) : [];
   if (unsupported.length > 0) {
     throw new UnsupportedPlanError(
       `${unsupported.length} host(s) are live (${unsupported.slice(0, 3).map((h) => `${h.name}: kind ${h.kind}`).join(', ')}${unsupported.length > 3 ? ', …' : ''}); ` +
-        (unsupported.some((h) => h.kind === 'vm') ? 'vm cells are not available in this version yet' : 'process cells need root, network namespaces and cgroups (see livestack doctor)'),
+        'live hosts need root, network namespaces, cgroups and (vm hosts) /dev/kvm or QEMU: see livestack doctor',
     );
   }
   const byIp = new Map<number, number>();
@@ -44,7 +45,7 @@ export function buildNetwork(plan: Plan, options: NetworkOptions = {}): Network 
   const hosts = plan.hosts.map((h, i) => {
     const ip = ipToInt(h.address);
     byIp.set(ip, i);
-    return isProcessCell(h) ? options.liveHost!(h, ip, ownerOf) : new HostNode(i, h.name, i, ip, ownerOf);
+    return isLiveHost(h) ? options.liveHost!(h, ip, ownerOf) : new HostNode(i, h.name, i, ip, ownerOf);
   });
   const switches = plan.switches.map((s, i) => new SwitchNode(hosts.length + i, s.name, s.latencyNs));
   const nodes: NetworkNode[] = [...hosts, ...switches];

@@ -119,11 +119,11 @@ test('--help for every command, --version', async (t) => {
   t.is((await cli('--version')).out, `livestack ${version()}\n`);
 });
 
-test('run: vm hosts are refused with exit 3 until vm cells exist', async (t) => {
+test('run: a vm host whose image is missing fails with the scenario line, the host and what to do', async (t) => {
   const vm = 'scenario "v" {\n  duration 1s\n  host a { kind vm  image "x.img" }\n}\n';
   const r = await cli('run', scratch('vm.scn', vm), '-o', join(mkdtempSync(join(tmpdir(), 'livestack-run-')), 'out'));
-  t.is(r.code, 3);
-  t.regex(r.err, /host\(s\) are live \(a: kind vm\); vm cells are not available/);
+  t.is(r.code, 1);
+  t.regex(r.err, /livestack run: host a: vm\.scn:3: image .*x\.img does not exist \(give image "…" a guest program/);
 });
 
 test('run: a model scenario writes its run directory and exits 0; a failed expectation exits 1', async (t) => {

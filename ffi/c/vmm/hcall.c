@@ -13,9 +13,21 @@
 #include <stdio.h>
 #include <string.h>
 
-int hcall__frame_ready(const struct vmm_vm *vm)
+static volatile struct ls_guest_rings *hcall__rings(struct vmm_vm *vm)
 {
-	return vm->rx_count > 0 && vm->rx[vm->rx_head].time_ns <= vm->clock_ns;
+	return vm__guest(vm, LS_GUEST_RINGS_GPA, sizeof(struct ls_guest_rings));
+}
+
+static struct ls_guest_slot *hcall__slot(struct vmm_vm *vm, uint64_t ring_gpa, uint32_t index)
+{
+	return vm__guest(vm, ring_gpa + (uint64_t)(index % LS_GUEST_RING_SLOTS) * LS_GUEST_SLOT_BYTES, LS_GUEST_SLOT_BYTES);
+}
+
+int hcall__frame_ready(struct vmm_vm *vm)
+{
+	volatile struct ls_guest_rings *rings = hcall__rings(vm);
+
+	return rings->rx_head != rings->rx_tail || (vm->rx_count > 0 && vm->rx[vm->rx_head].time_ns <= vm->clock_ns);
 }
 
 int64_t hcall__next_frame_ns(const struct vmm_vm *vm)
@@ -27,6 +39,65 @@ int64_t hcall__next_frame_ns(const struct vmm_vm *vm)
 			return f->time_ns;
 	}
 	return INT64_MAX;
+}
+
+/* Frames that have arrived by the guest's clock go into its receive ring (while it has room; the rest wait). */
+void hcall__rx_fill(struct vmm_vm *vm)
+{
+	volatile struct ls_guest_rings *rings = hcall__rings(vm);
+	uint32_t head = rings->rx_head;
+
+	while (vm->rx_count > 0 && vm->rx[vm->rx_head].time_ns <= vm->clock_ns &&
+	       head - __atomic_load_n(&rings->rx_tail, __ATOMIC_ACQUIRE) < LS_GUEST_RING_SLOTS) {
+		struct vmm_frame *f = &vm->rx[vm->rx_head];
+		struct ls_guest_slot *slot = hcall__slot(vm, LS_GUEST_RX_GPA, head);
+
+		slot->time_ns = f->time_ns;
+		slot->length = f->length;
+		memcpy(slot->data, f->data, f->length);
+		head++;
+		vm->rx_head = (vm->rx_head + 1) % VMM_RX_MAX;
+		vm->rx_count--;
+	}
+	__atomic_store_n(&rings->rx_head, head, __ATOMIC_RELEASE);
+}
+
+/* Takes what the guest sent: stamped with the guest's clock, never earlier
+ * than a frame before it nor later than the VMM's clock (a guest may write
+ * any time into a slot; it cannot send into the past or the future). */
+void hcall__tx_drain(struct vmm_vm *vm)
+{
+	volatile struct ls_guest_rings *rings = hcall__rings(vm);
+	uint32_t tail = rings->tx_tail, head = __atomic_load_n(&rings->tx_head, __ATOMIC_ACQUIRE);
+
+	if (head - tail > LS_GUEST_RING_SLOTS)
+		tail = head - LS_GUEST_RING_SLOTS; /* a guest that wrote nonsense loses frames, not the VMM */
+	for (; tail != head; tail++) {
+		const struct ls_guest_slot *slot = hcall__slot(vm, LS_GUEST_TX_GPA, tail);
+		uint32_t length = slot->length;
+		int64_t time_ns = slot->time_ns;
+		struct ls_live_frame *out;
+
+		if (length < 14 || length > LS_GUEST_FRAME_MAX)
+			continue;
+		if (vm->tx_count == VMM_TX_MAX || length > VMM_TX_BYTES - vm->tx_used) {
+			vm->dropped++;
+			continue;
+		}
+		if (time_ns < vm->tx_last_ns)
+			time_ns = vm->tx_last_ns;
+		if (time_ns > vm->clock_ns)
+			time_ns = vm->clock_ns;
+		vm->tx_last_ns = time_ns;
+		out = &vm->tx[vm->tx_count++];
+		memset(out, 0, sizeof *out);
+		out->time_ns = time_ns;
+		out->offset = vm->tx_used;
+		out->length = length;
+		memcpy(vm->tx_bytes + vm->tx_used, slot->data, length);
+		vm->tx_used += length;
+	}
+	__atomic_store_n(&rings->tx_tail, tail, __ATOMIC_RELEASE);
 }
 
 static void hcall__console_append(struct vmm_vm *vm, const char *text, uint32_t length)
@@ -80,47 +151,6 @@ void hcall__crash(struct vmm_vm *vm, const char *what)
 	hcall__console_flush(vm);
 	vm->state = LS_VM_CRASHED;
 	snprintf(vm->error, sizeof vm->error, "%s", what);
-}
-
-static int64_t hcall__send(struct vmm_vm *vm, uint64_t gva, uint64_t length)
-{
-	const uint8_t *frame = vm__guest(vm, gva, length);
-	struct ls_live_frame *out;
-
-	if (frame == NULL)
-		return -EFAULT;
-	if (length < 14 || length > LS_GUEST_FRAME_MAX)
-		return -EMSGSIZE;
-	if (vm->tx_count == VMM_TX_MAX || length > VMM_TX_BYTES - vm->tx_used) {
-		vm->dropped++;
-		return -ENOBUFS;
-	}
-	out = &vm->tx[vm->tx_count++];
-	memset(out, 0, sizeof *out);
-	out->time_ns = vm->clock_ns;
-	out->offset = vm->tx_used;
-	out->length = (uint32_t)length;
-	memcpy(vm->tx_bytes + vm->tx_used, frame, length);
-	vm->tx_used += (uint32_t)length;
-	return 0;
-}
-
-static int64_t hcall__recv(struct vmm_vm *vm, uint64_t gva, uint64_t size)
-{
-	struct vmm_frame *f;
-	uint8_t *buffer = vm__guest(vm, gva, size);
-
-	if (buffer == NULL)
-		return -EFAULT;
-	if (!hcall__frame_ready(vm))
-		return 0;
-	f = &vm->rx[vm->rx_head];
-	if (f->length > size)
-		return -EMSGSIZE;
-	memcpy(buffer, f->data, f->length);
-	vm->rx_head = (vm->rx_head + 1) % VMM_RX_MAX;
-	vm->rx_count--;
-	return f->length;
 }
 
 static int64_t hcall__info(struct vmm_vm *vm, uint64_t gva)
@@ -204,11 +234,8 @@ static int hcall__call(struct vmm_vm *vm, uint32_t call)
 		}
 		vm->state = LS_VM_WAITING;
 		return 1;
-	case LS_HC_SEND:
-		mailbox->ret = hcall__send(vm, a0, a1);
-		return 0;
-	case LS_HC_RECV:
-		mailbox->ret = hcall__recv(vm, a0, a1);
+	case LS_HC_FLUSH: /* the send ring was taken on the way out */
+		mailbox->ret = 0;
 		return 0;
 	case LS_HC_EXIT:
 		hcall__console_flush(vm);

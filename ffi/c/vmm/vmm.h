@@ -43,6 +43,9 @@
 #define VMM_CONSOLE_MAX  (64u << 10)
 #define VMM_LINE_MAX     512
 
+/* A vCPU thread's SCHED_FIFO priority: below the controller's (ffi/c/live.c, 20). */
+#define VMM_RT_PRIORITY  10
+
 /* The kick: a per-thread timer signal (KVM-FACTS: ~24 us overshoot). */
 #define VMM_KICK_SIGNAL  (SIGRTMIN + 7)
 
@@ -103,6 +106,7 @@ struct vmm_vm {
 	uint8_t *tx_bytes;
 	int32_t tx_count;
 	uint32_t tx_used;
+	int64_t tx_last_ns;      /* the latest stamp given: frames leave in order */
 
 	/* console: lines of this window, and the line being written */
 	char *console;
@@ -132,8 +136,11 @@ int cpu__bench_kicks(int32_t count, int64_t quantum_ns, int64_t *out_overshoot_n
 /* hcall.c: handles a KVM_EXIT_IO. Returns 0, or 1 when the guest stopped running (wait, exit). */
 int hcall__io(struct vmm_vm *vm);
 void hcall__console_flush(struct vmm_vm *vm);
-/* frames due by the guest's clock (time <= clock_ns) */
-int hcall__frame_ready(const struct vmm_vm *vm);
+/* a frame is waiting for the guest: in its receive ring, or due by its clock */
+int hcall__frame_ready(struct vmm_vm *vm);
+/* before a KVM_RUN: due frames into the guest's receive ring; after one: the send ring out */
+void hcall__rx_fill(struct vmm_vm *vm);
+void hcall__tx_drain(struct vmm_vm *vm);
 int64_t hcall__next_frame_ns(const struct vmm_vm *vm);
 void hcall__crash(struct vmm_vm *vm, const char *what);
 
