@@ -17,6 +17,10 @@ const destroyFn = lazyFunction('ls_vm__destroy', 'int', [koffi.pointer(VmHandle)
 const exitCostFn = lazyFunction('ls_vm__exit_cost_ns', 'long long', []);
 const benchExitsFn = lazyFunction('ls_vm__bench_exits', 'int', ['int32_t', 'int64_t *']);
 const benchKicksFn = lazyFunction('ls_vm__bench_kicks', 'int', ['int32_t', 'int64_t', 'int64_t *']);
+const benchCallsFn = lazyFunction('ls_vm__bench_calls', 'long long', ['int32_t']);
+const benchSyscallsFn = lazyFunction('ls_vm__bench_syscalls', 'long long', ['int32_t']);
+const benchTimerFn = lazyFunction('ls_vm__bench_timer', 'int', ['int32_t', 'int64_t', 'int64_t *']);
+const abiVersionFn = lazyFunction('ls_abi_version', 'int', []);
 const sizeofFn = lazyFunction('ls_sizeof', 'long', ['const char *']);
 
 let checked = false;
@@ -217,3 +221,24 @@ export function benchKicks(count: number, quantumNs: number): number[] {
   check(benchKicksFn()(count, BigInt(quantumNs), out) as number, 'timing kicks');
   return [...out].map(Number);
 }
+
+/** Bench baselines (ffi/c/vmm/bench.c). */
+export const vmBench = {
+  /** ns for `count` calls of ls_abi_version from a C loop */
+  cLoopNs: (count: number): number => Number(benchCallsFn()(count)),
+  /** ns for `count` calls of ls_abi_version through koffi from JS */
+  koffiLoopNs: (count: number): number => {
+    const call = abiVersionFn();
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < count; i++) call();
+    return Number(process.hrtime.bigint() - started);
+  },
+  /** ns for `count` getppid() system calls */
+  syscallsNs: (count: number): number => Number(benchSyscallsFn()(count)),
+  /** overshoot of a timer signal on a spinning host thread, ns each */
+  timerOvershootNs: (count: number, quantumNs: number): number[] => {
+    const out = new BigInt64Array(count);
+    check(benchTimerFn()(count, BigInt(quantumNs), out) as number, 'timing a timer');
+    return [...out].map(Number);
+  },
+};

@@ -336,6 +336,12 @@ LS_API long long ls_vm__exit_cost_ns(void);
  * (count of them, host ns each into out_ns), and a quantum kick's overshoot. */
 LS_API int ls_vm__bench_exits(int32_t count, int64_t *out_ns);
 LS_API int ls_vm__bench_kicks(int32_t count, int64_t quantum_ns, int64_t *out_overshoot_ns);
+/* Baselines (ffi/c/vmm/bench.c): ns for count calls of a trivial C function
+ * through a pointer, for count getppid() system calls; a timer signal's
+ * overshoot on a spinning host thread. */
+LS_API long long ls_vm__bench_calls(int32_t count);
+LS_API long long ls_vm__bench_syscalls(int32_t count);
+LS_API int ls_vm__bench_timer(int32_t count, int64_t quantum_ns, int64_t *out_overshoot_ns);
 
 #ifdef __cplusplus
 }

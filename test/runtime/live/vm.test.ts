@@ -1,0 +1,162 @@
+// kind vm hosts on the KVM backend inside whole runs: idle jumps, exact
+// delivery times between guests and between a guest and a process cell, and
+// virtual CPU time that a host CPU hog does not change.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { compileText } from '../../../dsl/compile.ts';
+import type { Plan } from '../../../dsl/plan.ts';
+import { probeKvm } from '../../../ffi/kvm.ts';
+import { aggregate, collectMetrics } from '../../../runtime/report/metrics.ts';
+import { hostLogs } from '../../../runtime/report/summary.ts';
+import { simulate } from '../../../runtime/simulation.ts';
+import { liveProblems, onPath, REQUIRE_LIVE } from './helpers.ts';
+
+const kvm = existsSync('/dev/kvm') && probeKvm().canCreateVm;
+const cells = liveProblems().length === 0;
+const vmTest = (kvm && cells) || REQUIRE_LIVE ? test.serial : test.skip;
+const guests = fileURLToPath(new URL('../../../scenarios/vm/guests/', import.meta.url));
+
+function plan(source: string): Plan {
+  const result = compileText('vm.scn', source);
+  if (!result.ok) throw new Error(result.diagnostics.map((d) => `${d.code} ${d.span.line}:${d.span.col} ${d.message}`).join('\n'));
+  return result.plans[0]!;
+}
+
+function lines(result: Awaited<ReturnType<typeof simulate>>, host: string): Array<{ timeNs: number; line: string }> {
+  return result.network.hosts.find((h) => h.name === host)!.log;
+}
+
+test('vm runs are possible here (LIVESTACK_REQUIRE_LIVE=1 makes their absence a failure)', (t) => {
+  if (REQUIRE_LIVE && !(kvm && cells)) t.fail(`vm runs need /dev/kvm and cells: kvm ${kvm}, cells ${liveProblems().join('; ') || 'ok'}`);
+  t.pass();
+});
+
+vmTest('a guest sleeping until 5 s wakes at 5 s virtual in far less wall time (idle jump)', async (t) => {
+  const p = plan(`scenario "sleep" {
+  duration 10s
+  until exit
+  host g { kind vm  image "${guests}sleep.c"  run "5000000000" }
+}`);
+  const started = performance.now();
+  const result = await simulate(p);
+  const wallMs = performance.now() - started;
+  const line = lines(result, 'g').find((l) => l.line.startsWith('slept'))!.line;
+  const [, from, to] = /slept from (\d+) to (\d+) ns/.exec(line)!.map(Number);
+  t.log(`${line}; run ended at ${result.reachedNs} ns virtual, ${wallMs.toFixed(0)} ms wall, ${result.windows} windows`);
+  t.deepEqual(result.live?.exitCodes.get('g'), [0]);
+  t.true(from! < 5_000_000, 'it went to sleep early');
+  t.true(to! >= 5_000_000_000 && to! < 5_000_000_000 + 1_000_000, `woke at ${to}`);
+  t.true(wallMs < 2000, `${wallMs} ms of wall time for 5 s of sleep`);
+  t.true(result.windows < 20, `${result.windows} windows: the idle time was not jumped`);
+});
+
+vmTest('guest to guest over a 10 ms link: every datagram arrives exactly 10 ms after it was sent', async (t) => {
+  const p = plan(`scenario "udp" {
+  duration 5s
+  until client exits
+  host server { kind vm  image "${guests}udp-echo.c"  run "7" }
+  host client { kind vm  image "${guests}udp-probe.c"  run "198.18.0.1 7 20 50" }
+  link client -- server { latency 10ms }
+}`);
+  const result = await simulate(p);
+  t.deepEqual(result.live?.exitCodes.get('client'), [0]);
+  const received = lines(result, 'server').map((l) => /recv seq=(\d+) sent=(\d+) at=(\d+)/.exec(l.line)).filter((m) => m !== null);
+  t.is(received.length, 20);
+  for (const m of received) t.is(Number(m![3]) - Number(m![2]), 10_000_000, `seq ${m![1]}`);
+  const rtts = lines(result, 'client').map((l) => /rtt seq=\d+ ns=(\d+)/.exec(l.line)).filter((m) => m !== null).map((m) => Number(m![1]));
+  t.is(rtts.length, 20);
+  rtts.sort((a, b) => a - b);
+  t.log(`one way: 10.000000 ms for all 20; round trip p50 ${rtts[10]! / 1e6} ms, max ${rtts[19]! / 1e6} ms`);
+  // the reply leaves when the server read the request (its clock: the arrival plus the time it ran)
+  t.true(rtts[10]! >= 20_000_000 && rtts[10]! < 20_400_000, `p50 ${rtts[10]}`);
+});
+
+/** pcap records (time, direction, ICMP type, seq) of a capture. */
+function icmpRecords(result: Awaited<ReturnType<typeof simulate>>, link: string) {
+  return (result.network.captures.get(link) ?? []).map((r) => {
+    const b = r.packet.bytes;
+    const ip = 14;
+    const icmp = ip + (b[ip]! & 15) * 4;
+    return { timeNs: r.timeNs, direction: r.direction, type: b[icmp]!, seq: (b[icmp + 6]! << 8) | b[icmp + 7]! };
+  });
+}
+
+vmTest('guest and process cell over 10 ms links: arrivals at send + 10 ms both ways, ping RTT 20 ms', async (t) => {
+  const p = plan(`scenario "mixed" {
+  duration 3s
+  host client { kind process  run "ping -c 5 -i 0.2 responder" }
+  host responder { kind vm  image "${guests}ping.c" }
+  host prober { kind vm  image "${guests}pinger.c"  run "198.18.0.1 5 200" at 100ms }
+  link client -- responder { latency 10ms  capture }
+  link prober -- client { latency 10ms  capture }
+  metric rtt_ms from client match "time=([0-9.]+) ms"
+  metric guest_rtt_ms from prober match "reply seq=[0-9]+ time=([0-9.]+) ms"
+}`);
+  const result = await simulate(p);
+  t.deepEqual(result.live?.exitCodes.get('client'), [0]);
+  t.deepEqual(result.live?.exitCodes.get('prober'), [0]);
+  // process cell -> guest: the guest's receive ring gives each request the time the network delivered it
+  const requests = icmpRecords(result, 'client--responder').filter((r) => r.type === 8);
+  const echoes = lines(result, 'responder').map((l) => /echo seq=(\d+) from=198\.18\.0\.1 at=(\d+)/.exec(l.line)).filter((m) => m !== null);
+  t.is(echoes.length, 5);
+  for (const m of echoes) {
+    const sent = requests.find((r) => r.seq === Number(m![1]))!;
+    t.is(Number(m![2]) - sent.timeNs, 10_000_000, `request ${m![1]}`);
+  }
+  // guest -> process cell -> guest: the cell's kernel answers within 1 ms of the arrival
+  const probe = icmpRecords(result, 'prober--client');
+  for (const request of probe.filter((r) => r.type === 8)) {
+    const reply = probe.find((r) => r.type === 0 && r.seq === request.seq)!;
+    const delay = reply.timeNs - request.timeNs - 10_000_000;
+    t.true(delay >= 0 && delay < 1_000_000, `the cell answered ${delay} ns after the arrival of ${request.seq}`);
+  }
+  const metrics = collectMetrics(p, hostLogs(result));
+  const cell = aggregate('p50', metrics.get('rtt_ms')!)!;
+  const guest = aggregate('p50', metrics.get('guest_rtt_ms')!)!;
+  t.log(`ping from the cell to the guest: p50 ${cell} ms; from the guest to the cell: p50 ${guest} ms`);
+  t.true(Math.abs(cell - 20) <= 0.4, `cell -> guest p50 ${cell}`);
+  t.true(Math.abs(guest - 20) <= 0.4, `guest -> cell p50 ${guest}`);
+});
+
+function cpuHog(t: { teardown: (fn: () => void) => void; fail: (message: string) => void }): ChildProcess | null {
+  if (!onPath('stress-ng')) {
+    if (REQUIRE_LIVE) t.fail('stress-ng is missing (apt-get install -y stress-ng)');
+    return null;
+  }
+  const hog = spawn('stress-ng', ['--cpu', String(availableParallelism()), '--timeout', '600s', '--quiet'], { stdio: 'ignore', detached: true });
+  t.teardown(() => {
+    try {
+      process.kill(-hog.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  });
+  return hog;
+}
+
+vmTest('a CPU-bound guest measures the same virtual time alone and next to a host CPU hog (±3%)', async (t) => {
+  const p = plan(`scenario "spin" {
+  duration 60s
+  until exit
+  host g { kind vm  image "${guests}spin.c"  run "120000000" }
+  link g -- h { latency 1ms }
+  host h { app sink { port 9 } }
+}`);
+  const elapsed = async () => {
+    const result = await simulate(p);
+    const m = /elapsed_ns=(\d+)/.exec(lines(result, 'g').map((l) => l.line).join('\n'));
+    return Number(m![1]);
+  };
+  const alone = [await elapsed(), await elapsed()];
+  const hog = cpuHog(t);
+  if (hog === null) return;
+  await new Promise((resolve) => setTimeout(resolve, 300)); // the hog's workers are up
+  const loaded = [await elapsed(), await elapsed()];
+  process.kill(-hog.pid!, 'SIGKILL');
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  t.log(`alone ${alone.map((x) => (x / 1e6).toFixed(2)).join(', ')} ms; next to stress-ng ${loaded.map((x) => (x / 1e6).toFixed(2)).join(', ')} ms`);
+  t.true(Math.abs(mean(loaded) / mean(alone) - 1) <= 0.03, `${mean(loaded)} vs ${mean(alone)}`);
+});
