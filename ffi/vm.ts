@@ -15,6 +15,7 @@ const beginFn = lazyFunction('ls_vm__begin', 'int', [koffi.pointer(VmHandle), 'i
 const endFn = lazyFunction('ls_vm__end', 'int', [koffi.pointer(VmHandle), 'uint8_t *', 'uint8_t *', 'int32_t', 'uint8_t *', 'uint32_t', 'uint8_t *', 'uint32_t']);
 const destroyFn = lazyFunction('ls_vm__destroy', 'int', [koffi.pointer(VmHandle)]);
 const exitCostFn = lazyFunction('ls_vm__exit_cost_ns', 'long long', []);
+const kickCostFn = lazyFunction('ls_vm__kick_cost_ns', 'long long', []);
 const benchExitsFn = lazyFunction('ls_vm__bench_exits', 'int', ['int32_t', 'int64_t *']);
 const benchKicksFn = lazyFunction('ls_vm__bench_kicks', 'int', ['int32_t', 'int64_t', 'int64_t *']);
 const benchCallsFn = lazyFunction('ls_vm__bench_calls', 'long long', ['int32_t']);
@@ -206,6 +207,11 @@ export class Vm {
 /** The calibrated host cost of one exit and re-entry (the clock does not count it). */
 export function vmExitCostNs(): number {
   return Number(exitCostFn()());
+}
+
+/** The calibrated host cost of a quantum ended by the kick. */
+export function vmKickCostNs(): number {
+  return Number(kickCostFn()());
 }
 
 /** Host ns of each of `count` KVM_RUN round trips of a guest that only writes a port. */

@@ -332,6 +332,8 @@ LS_API int ls_vm__destroy(struct ls_vm *vm);
 /* The host CPU cost of one exit and re-entry (KVM_RUN of a guest that only
  * writes a port), calibrated once per process; the clock does not count it. */
 LS_API long long ls_vm__exit_cost_ns(void);
+/* ...and of a quantum ended by the kick (0 for both: no ring-3 guest runs here). */
+LS_API long long ls_vm__kick_cost_ns(void);
 /* Bench hooks: KVM_RUN round trips of a guest that only writes a port
  * (count of them, host ns each into out_ns), and a quantum kick's overshoot. */
 LS_API int ls_vm__bench_exits(int32_t count, int64_t *out_ns);

@@ -350,6 +350,11 @@ static int64_t cpu__kick_cost(void)
 	return cpu__kick_cost_ns;
 }
 
+int64_t cpu__kick_cost_ns_get(void)
+{
+	return cpu__kick_cost();
+}
+
 static int64_t cpu__entry_cost_ticks(void)
 {
 	(void)cpu__exit_cost_ns();

@@ -326,6 +326,11 @@ long long ls_vm__exit_cost_ns(void)
 	return cpu__exit_cost_ns();
 }
 
+long long ls_vm__kick_cost_ns(void)
+{
+	return cpu__kick_cost_ns_get();
+}
+
 int ls_vm__bench_exits(int32_t count, int64_t *out_ns)
 {
 	return cpu__bench_exits(count, out_ns);

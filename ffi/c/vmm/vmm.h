@@ -130,6 +130,7 @@ int cpu__setup(struct vmm_vm *vm);
 int cpu__start_thread(struct vmm_vm *vm);
 void cpu__stop_thread(struct vmm_vm *vm);
 int64_t cpu__exit_cost_ns(void);
+int64_t cpu__kick_cost_ns_get(void);
 int cpu__bench_exits(int32_t count, int64_t *out_ns);
 int cpu__bench_kicks(int32_t count, int64_t quantum_ns, int64_t *out_overshoot_ns);
 
