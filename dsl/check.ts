@@ -1091,7 +1091,8 @@ export class ScenarioChecker {
     const item = items[0];
     if (item === undefined) return { kind: 'duration' };
     if (item.host === undefined) {
-      const any = this.hosts.some((h) => h.commands.length > 0 || (h.kind === 'vm' && h.vm?.backend !== 'qemu')) || timeline.some((a) => a.type === 'run');
+      // a vm host runs its program: the kvm image, or QEMU (backend qemu; it ends when the guest powers off)
+      const any = this.hosts.some((h) => h.commands.length > 0 || h.kind === 'vm') || timeline.some((a) => a.type === 'run');
       if (!any) this.report(Codes.untilHostNoCommands, item.span, 'until exit, but no host runs a command', 'add run "…" to a host, or use duration');
       return { kind: 'all-exit' };
     }
