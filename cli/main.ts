@@ -336,7 +336,7 @@ Options:
         log: (line) => io.err(`${new Date().toISOString()} ${line}\n`),
         capabilities: () => {
           const doctor = runDoctor();
-          return { livestack: version(), doctor, liveHosts: doctor.ok };
+          return { livestack: version(), doctor, liveHosts: doctor.ok, kvmGuests: doctor.ok && doctor.capabilities.kvmGuests.status === 'ok' };
         },
       });
       let bound;

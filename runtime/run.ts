@@ -88,7 +88,7 @@ export async function runPlans(plans: readonly Plan[], options: RunOptions): Pro
       result = await simulate(plan, { ...(options.partitions === undefined ? {} : { partitions: options.partitions }), ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }), onProgress });
     } else {
       try {
-        result = await simulateDistributed(plan, { ...options.distributed, onProgress });
+        result = await simulateDistributed(plan, { ...options.distributed, ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }), onProgress });
       } catch (error) {
         // nothing ran (an agent unreachable, refused, a placement that fits no agent)
         dir.interrupted(`not run: ${(error as Error).message}`);

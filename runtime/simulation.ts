@@ -13,7 +13,6 @@ import { LiveScheduler, type LiveStats } from './live/scheduler.ts';
 import { isLiveHost } from './live/kinds.ts';
 import { qemuProblems } from './live/qemu.ts';
 import { kvmProblems } from './live/vm.ts';
-import { probeKvm } from '../ffi/kvm.ts';
 
 /** The longest window live cells run without a check (idle, exits, Ctrl-C). */
 export const LIVE_MAX_WINDOW_NS = 10_000_000;
@@ -81,7 +80,7 @@ export async function simulate(plan: Plan, options: SimulationOptions = {}): Pro
   const qemu = hasLive ? qemuProblems(plan, options.baseDir === undefined ? {} : { baseDir: options.baseDir }) : [];
   if (qemu.length > 0) throw new UnsupportedPlanError(qemu.map((p) => p.message).join('\n'));
   // kvm guests: /dev/kvm must create a VM (exit 3 with what to do)
-  const kvm = hasLive ? kvmProblems(plan, probeKvm) : [];
+  const kvm = hasLive ? kvmProblems(plan) : [];
   if (kvm.length > 0) throw new UnsupportedPlanError(kvm.join('\n'));
   const network = buildNetwork(plan, hasLive ? {
     liveHost: (host, ip, ownerOf) => {

@@ -103,6 +103,8 @@ export interface LiveSchedulerOptions {
   onNotice?: (message: string) => void;
   /** the scenario's directory: relative vm `image` paths are resolved from it (default: the working directory) */
   baseDir?: string;
+  /** kvm guests' images by host name, instead of building them from their `image` path (agents: the coordinator built them) */
+  images?: ReadonlyMap<string, Uint8Array>;
 }
 
 export interface LiveStats {
@@ -131,6 +133,7 @@ export class LiveScheduler {
   /** `kind vm` hosts on the KVM backend (runtime/live/vm.ts) */
   private readonly vms = new Map<string, VmCell>();
   private readonly baseDir: string;
+  private readonly images: ReadonlyMap<string, Uint8Array>;
   private readonly actions: PlanAction[];
   private nextAction = 0;
   private registry: Cells | undefined;
@@ -149,6 +152,7 @@ export class LiveScheduler {
     this.actions = plan.timeline.filter((a) => a.type === 'kill' || a.type === 'pause' || a.type === 'resume' || a.type === 'run');
     this.onNotice = options.onNotice ?? ((message) => process.stderr.write(`livestack: ${message}\n`));
     this.baseDir = options.baseDir ?? process.cwd();
+    this.images = options.images ?? new Map();
   }
 
   private readonly onNotice: (message: string) => void;
@@ -200,7 +204,7 @@ export class LiveScheduler {
         // a guest on one vCPU, its thread pinned to a core of its own (shared in turns like a cell's)
         if (host.cpus > 1) this.notice(`${host.name}: a kvm guest runs on one vCPU in this version (cpus ${host.cpus} gives it 1)`);
         const vmCore = this.controllerCores.length > 0 ? this.cores[core++ % this.cores.length]! : -1;
-        this.vms.set(host.name, VmCell.create(host, node, { baseDir: this.baseDir, core: vmCore, prefixLength: this.plan.network.prefixLength }));
+        this.vms.set(host.name, VmCell.create(host, node, { baseDir: this.baseDir, core: vmCore, prefixLength: this.plan.network.prefixLength, image: this.images.get(host.name) }));
         continue;
       }
       const cpus = Array.from({ length: Math.min(host.cpus, this.cores.length) }, () => this.cores[core++ % this.cores.length]!);

@@ -5,6 +5,7 @@
 // the guest waits, and its frames enter the simulated network through the same
 // host node (runtime/live/host.ts) as a process cell's.
 import type { Plan, PlanHost } from '../../dsl/plan.ts';
+import { probeKvm } from '../../ffi/kvm.ts';
 import { Vm, VmState, type VmWindowResult } from '../../ffi/vm.ts';
 import type { Partition } from '../core/partition.ts';
 import { EventKind } from '../model/nodes.ts';
@@ -25,10 +26,12 @@ export interface VmCellOptions {
   /** the vCPU thread's core, -1: anywhere */
   core: number;
   prefixLength: number;
+  /** the guest image's bytes, instead of building it from the host's `image` path */
+  image?: Uint8Array | undefined;
 }
 
 /** What keeps this plan's kvm guests from running here (exit 3 with what to do); empty if nothing. */
-export function kvmProblems(plan: Pick<Plan, 'hosts'>, kvm: () => { canCreateVm: boolean; error: { code: string } | null }): string[] {
+export function kvmProblems(plan: Pick<Plan, 'hosts'>, kvm: () => { canCreateVm: boolean; error: { code: string } | null } = probeKvm): string[] {
   const hosts = plan.hosts.filter(isKvmHost);
   if (hosts.length === 0) return [];
   const probe = kvm();
@@ -83,7 +86,7 @@ export class VmCell {
     if (memory < MEMORY_MIN_BYTES || memory > MEMORY_MAX_BYTES) {
       throw new CellError(host.name, `${host.source}: memory ${host.memoryBytes} B is outside what a guest can have (4 MiB to 1 GiB)`, 'set memory between 4MiB and 1GiB');
     }
-    const image = guestImage(host.name, scenarioPath(vm.image, host.source, options.baseDir), host.source);
+    const image = options.image ?? guestImage(host.name, scenarioPath(vm.image, host.source, options.baseDir), host.source);
     const first = host.commands[0];
     let handle: Vm;
     try {

@@ -49,6 +49,8 @@ export interface PlanMessage {
   runId: string;
   /** the coordinator's heartbeat period: the agent sends its own at least as often */
   heartbeatMs?: number;
+  /** kvm vm hosts of this part: host name -> guest image (ELF, base64), built by the coordinator */
+  images?: Record<string, string>;
 }
 
 export interface PeersMessage {
@@ -356,7 +358,8 @@ class Session {
       this.connection.fail(`agent ${this.agent.options.name} cannot run process hosts here (${part.liveNodes.keys().next().value} …): process cells need root, network namespaces and cgroups (run livestack doctor on it)`);
       return;
     }
-    const scheduler = new LiveScheduler(part.plan, part.liveNodes, { onNotice: (line) => this.log(`run ${this.runId}: ${line}`) });
+    const images = new Map(Object.entries(message.images ?? {}).map(([name, base64]) => [name, Buffer.from(String(base64), 'base64')]));
+    const scheduler = new LiveScheduler(part.plan, part.liveNodes, { onNotice: (line) => this.log(`run ${this.runId}: ${line}`), images });
     this.scheduler = scheduler;
     this.liveWork = scheduler.setup().then(
       () => {

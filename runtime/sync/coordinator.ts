@@ -6,6 +6,8 @@
 // heartbeat timeout, error frame) ends the run with a message naming the agent,
 // its address and the virtual time; the surviving agents hand in their partial
 // results and drop their partitions.
+import { guestImage, scenarioPath } from '../live/guest.ts';
+import { isKvmHost, isLiveHost, isQemuHost } from '../live/kinds.ts';
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { canonicalJson, type Plan } from '../../dsl/plan.ts';
@@ -382,6 +384,8 @@ export interface DistributedOptions {
   assignment?: Int32Array;
   /** notes for the user (which agent got what) */
   log?: (line: string) => void;
+  /** the scenario's directory: kvm vm hosts' relative `image` paths are resolved from it (default: the working directory) */
+  baseDir?: string;
 }
 
 export interface AgentReport {
@@ -409,13 +413,20 @@ export interface DistributedResult extends SimulationResult {
 
 /** Runs `plan` on the given agents: same results, trace hash and logs as simulate(). */
 export async function simulateDistributed(plan: Plan, options: DistributedOptions): Promise<DistributedResult> {
-  const vms = plan.hosts.filter((h) => h.kind === 'vm');
-  if (vms.length > 0) {
-    throw new UnsupportedPlanError(`distributed runs take model and process hosts in this version; ${vms.length} host(s) are vm hosts (${vms.slice(0, 3).map((h) => h.name).join(', ')}${vms.length > 3 ? ', …' : ''}): run this scenario without --agents`);
+  const qemuHosts = plan.hosts.filter(isQemuHost);
+  if (qemuHosts.length > 0) {
+    throw new UnsupportedPlanError(`distributed runs take model, process and kvm vm hosts in this version; ${qemuHosts.length} host(s) are backend qemu vm hosts (${qemuHosts.slice(0, 3).map((h) => h.name).join(', ')}${qemuHosts.length > 3 ? ', …' : ''}): run this scenario without --agents`);
   }
-  const processHosts = plan.hosts.filter((h) => h.kind === 'process');
+  // hosts whose programs run on the agents: process cells and kvm guests
+  const processHosts = plan.hosts.filter(isLiveHost);
   if (processHosts.length > 0 && options.direct === true) {
-    throw new UnsupportedPlanError(`--direct takes model hosts only in this version; ${processHosts.length} host(s) are process hosts (${processHosts.slice(0, 3).map((h) => h.name).join(', ')}${processHosts.length > 3 ? ', …' : ''}): run without --direct (the coordinator then drives the windows)`);
+    throw new UnsupportedPlanError(`--direct takes model hosts only in this version; ${processHosts.length} host(s) are process or vm hosts (${processHosts.slice(0, 3).map((h) => h.name).join(', ')}${processHosts.length > 3 ? ', …' : ''}): run without --direct (the coordinator then drives the windows)`);
+  }
+  // kvm guests: built here, shipped with the plan part (an agent need not have the scenario's files)
+  const images: Record<string, string> = {};
+  for (const host of plan.hosts.filter(isKvmHost)) {
+    if (host.vm?.image == null) throw new UnsupportedPlanError(`${host.source}: host ${host.name}: a backend kvm vm host needs an image "…" (a guest program, see scenarios/vm/guests/)`);
+    images[host.name] = guestImage(host.name, scenarioPath(host.vm.image, host.source, options.baseDir ?? process.cwd()), host.source).toString('base64');
   }
   if (options.agents.length === 0) throw new AgentError('', 'no agents given (--agents HOST:PORT,…)');
   const addresses = options.agents.map((a) => `${a.host}:${a.port}`);
@@ -461,6 +472,11 @@ export async function simulateDistributed(plan: Plan, options: DistributedOption
     closeAll();
     throw new AgentError(links[unable]!.name, `${links[unable]!.label} cannot run process hosts (${cellsOn[unable]!.slice(0, 3).map((h) => h.name).join(', ')}): its livestack doctor says process cells cannot run there; place them on another agent (place HOST on "NAME")`);
   }
+  const noKvm = links.findIndex((link, i) => cellsOn[i]!.some(isKvmHost) && link.capabilities['kvmGuests'] !== true);
+  if (noKvm >= 0) {
+    closeAll();
+    throw new AgentError(links[noKvm]!.name, `${links[noKvm]!.label} cannot run kvm vm hosts (${cellsOn[noKvm]!.filter(isKvmHost).slice(0, 3).map((h) => h.name).join(', ')}): its livestack doctor says kvm guests cannot run there; place them on another agent (place HOST on "NAME")`);
+  }
   const turns = new Map<string, { last: Promise<unknown> }>();
   links.forEach((link, i) => {
     if (cellsOn[i]!.length === 0) return;
@@ -484,7 +500,7 @@ export async function simulateDistributed(plan: Plan, options: DistributedOption
   // `until all exit` / `until HOST exits`: every agent with cells says its commands ended
   const finished = () => processHosts.length > 0 && plan.until.kind !== 'duration' && links.every((l) => l.liveState !== LIVE_RUNNING);
   try {
-    const ready = await Promise.all(links.map((link, index) => link.sendPlan({ plan: planText, assignment, index, partitions: links.length, runId, heartbeatMs: link.connection.options.heartbeatMs })));
+    const ready = await Promise.all(links.map((link, index) => link.sendPlan({ plan: planText, assignment, index, partitions: links.length, runId, heartbeatMs: link.connection.options.heartbeatMs, images: Object.fromEntries(Object.entries(images).filter(([name]) => cellsOn[index]!.some((h) => h.name === name))) })));
     ready.forEach((r, i) => options.log?.(`${links[i]!.label}: partition ${i + 1}/${links.length}, ${r.components} components`));
     const started = performance.now();
     if (options.direct === true) {

@@ -31,7 +31,7 @@ export function splitPlan(plan: Plan, agentNames: readonly string[]): Split {
   plan.hosts.forEach((h, i) => idOf.set(h.name, i));
   plan.switches.forEach((s, i) => idOf.set(s.name, hostCount + i));
   const weight = new Array<number>(count).fill(1);
-  plan.hosts.forEach((h, i) => (weight[i] = h.kind === 'process' ? Math.max(1, h.cpus) : 1));
+  plan.hosts.forEach((h, i) => (weight[i] = h.kind === 'process' || h.kind === 'vm' ? Math.max(1, h.cpus) : 1));
 
   // fixed placement
   const fixed = new Int32Array(count).fill(-1);

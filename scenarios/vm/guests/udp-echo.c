@@ -1,7 +1,8 @@
 /* A request/response server: every UDP datagram to port `run "PORT"` (default
  * 7) is answered with the same payload, and logged with the virtual time it
  * arrived (the network's arrival time) and the send time its first 8 bytes carry, if any
- * ("recv seq=S sent=X at=T"; udp-probe.c sends such payloads). */
+ * ("recv seq=S sent=X at=T"; udp-probe.c sends such payloads). ICMP echo
+ * requests are answered too. */
 #include "ls.h"
 
 int main(void)
@@ -21,6 +22,11 @@ int main(void)
 		while ((length = ls_recv_at(frame, sizeof frame, &at)) > 0) {
 			struct ls_packet packet;
 
+			/* it answers ping too, as a host's kernel would */
+			if (ls_icmp_echo_reply(frame, (uint32_t)length)) {
+				ls_send(frame, (uint32_t)length);
+				continue;
+			}
 			if (!ls_parse(frame, (uint32_t)length, &packet) || packet.protocol != 17 || packet.dst_port != port)
 				continue;
 			ls_send(out, ls_udp_frame(out, packet.src, port, packet.src_port, packet.payload, packet.payload_length));

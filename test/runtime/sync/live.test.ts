@@ -132,6 +132,47 @@ liveTest('ping between process hosts on two agents: RTT 20 ms ± 2% as in a loca
   t.deepEqual(netnsOf([first!.child.pid!, second!.child.pid!]), []);
 });
 
+const guests = new URL('../../../scenarios/vm/guests/', import.meta.url).pathname;
+const udp = `scenario "udp" {
+  duration 5s
+  until client exits
+  host server { kind vm  image "${guests}udp-echo.c"  run "7" }
+  host client { kind vm  image "${guests}udp-probe.c"  run "198.18.0.1 7 10 150" }
+  host cell { kind process  run "ping -c 5 -i 0.2 server" }
+  link client -- server { latency 10ms }
+  link cell -- server { latency 10ms }
+}`;
+
+liveTest('kvm guests on two agents (images shipped by the coordinator): datagrams arrive 10 ms after sending, as in a local run', async (t) => {
+  const plan = planOf(udp);
+  const arrivals = (r: { network: { hosts: Array<{ name: string; log: Array<{ line: string }> }> } }) =>
+    r.network.hosts.find((h) => h.name === 'server')!.log.flatMap((l) => {
+      const m = /recv seq=(\d+) sent=(\d+) at=(\d+)/.exec(l.line);
+      return m === null ? [] : [`${m[1]}: ${Number(m[3]) - Number(m[2])}`];
+    });
+  const local = await simulate(plan);
+  t.is(arrivals(local).length, 10);
+  const list = await agentsUp();
+  const before = list.map((a) => a.log().length);
+  // client and cell on one agent, server on the other
+  const result = await distributed(t, plan, Int32Array.from([1, 0, 0]));
+  t.deepEqual(arrivals(result), arrivals(local));
+  t.true(arrivals(result).every((a) => a.endsWith(': 10000000')), arrivals(result).join(', '));
+  t.deepEqual(result.live?.exitCodes.get('client'), [0]);
+  t.deepEqual(result.live?.exitCodes.get('cell'), [0]);
+  const pings = result.network.hosts.find((h) => h.name === 'cell')!.log.flatMap((l) => {
+    const m = /time=([0-9.]+) ms/.exec(l.line);
+    return m === null ? [] : [Number(m[1])];
+  });
+  t.is(pings.length, 5);
+  t.true(pings.every((ms) => ms >= 20 && ms < 21), pings.join(' '));
+  t.regex(list[1]!.log().slice(before[1]), /1 process host\(s\)/);
+  t.regex(list[0]!.log().slice(before[0]), /2 process host\(s\)/);
+  const cellPing = (r: typeof result) => r.network.hosts.find((h) => h.name === 'cell')!.log.some((l) => /5 received/.test(l.line));
+  t.true(cellPing(result));
+});
+
+
 liveTest('an agent killed mid-run: the run ends naming it, the survivor tears its cells down', async (t) => {
   const plan = planOf(busy);
   const [survivor, victim] = await agentsUp();
