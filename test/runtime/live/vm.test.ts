@@ -2,7 +2,9 @@
 // delivery times between guests and between a guest and a process cell, and
 // virtual CPU time that a host CPU hog does not change.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
@@ -159,4 +161,15 @@ vmTest('a CPU-bound guest measures the same virtual time alone and next to a hos
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   t.log(`alone ${alone.map((x) => (x / 1e6).toFixed(2)).join(', ')} ms; next to stress-ng ${loaded.map((x) => (x / 1e6).toFixed(2)).join(', ')} ms`);
   t.true(Math.abs(mean(loaded) / mean(alone) - 1) <= 0.03, `${mean(loaded)} vs ${mean(alone)}`);
+});
+
+vmTest('the shipped vm scenarios run through the CLI and meet their expectations', async (t) => {
+  const { execa } = await import('execa');
+  const bin = fileURLToPath(new URL('../../../bin/livestack.js', import.meta.url));
+  const scenarios = fileURLToPath(new URL('../../../scenarios/vm/', import.meta.url));
+  for (const name of ['hello.scn', 'ping.scn']) {
+    const out = await execa(process.execPath, [bin, 'run', `${scenarios}${name}`, '-o', `${mkdtempSync(join(tmpdir(), 'livestack-vm-'))}/run`], { reject: false });
+    t.is(out.exitCode, 0, `${name}:\n${out.stdout}\n${out.stderr}`);
+    t.regex(out.stdout, /expectations (\d+)\/\1 passed/, name);
+  }
 });
