@@ -64,7 +64,7 @@ export async function runVmBench(smoke: boolean): Promise<VmBenchRow[]> {
   }
 
   const hello = guestImage('bench', `${guests}hello.c`);
-  const config = { memoryBytes: 64 << 20, scale: 1, core: -1, hostIndex: 0, address: '198.18.0.1', prefixLength: 15, startNs: 0 };
+  const config = { memoryBytes: 64 << 20, scale: 1, cores: [], hostIndex: 0, address: '198.18.0.1', prefixLength: 15, startNs: 0 };
   Vm.create(config, hello, '').destroy();
   const creates: number[] = [];
   for (let i = 0; i < (smoke ? 5 : 200); i++) {
@@ -86,7 +86,7 @@ export async function runVmBench(smoke: boolean): Promise<VmBenchRow[]> {
   // a spinning guest in windows: wall per virtual second (steady state: a short and a long run differenced)
   const spin = guestImage('bench', `${guests}spin.c`);
   const spinRun = (rounds: number, windowNs: number) => {
-    const vm = Vm.create({ ...config, core: 1 }, spin, String(rounds));
+    const vm = Vm.create({ ...config, cores: [1] }, spin, String(rounds));
     try {
       const started = process.hrtime.bigint();
       for (let at = 0; ; at += windowNs) {

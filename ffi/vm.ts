@@ -4,7 +4,7 @@
 import koffi from 'koffi';
 import { errnoName, lazyFunction, LibraryError, loadLibrary } from './lib.ts';
 
-const CONFIG_BYTES = 48;
+const CONFIG_BYTES = 56;
 const RESULT_BYTES = 224;
 const DELIVERY_BYTES = 16;
 const FRAME_BYTES = 24;
@@ -48,8 +48,10 @@ export interface VmConfig {
   memoryBytes: number;
   /** cpu_scale: virtual ns per ns the vCPU ran */
   scale: number;
-  /** pin the vCPU thread here; -1: anywhere */
-  core: number;
+  /** vCPU k's thread is pinned to cores[k % cores.length]; empty: not pinned */
+  cores: readonly number[];
+  /** 1..16 */
+  vcpus?: number;
   hostIndex: number;
   /** IPv4 dotted quad */
   address: string;
@@ -108,12 +110,13 @@ export class Vm {
     const c = Buffer.alloc(CONFIG_BYTES);
     c.writeBigUInt64LE(BigInt(config.memoryBytes), 0);
     c.writeDoubleLE(config.scale, 8);
-    c.writeInt32LE(config.core, 16);
-    c.writeInt32LE(config.hostIndex, 20);
-    c.writeUInt32LE(ipv4(config.address), 24);
-    c.writeUInt32LE(config.prefixLength, 28);
-    c.writeBigInt64LE(BigInt(config.startNs), 32);
-    c.writeInt32LE(config.numaNode ?? -1, 40);
+    c.writeBigUInt64LE(config.cores.reduce((mask, core) => mask | (1n << BigInt(core)), 0n), 16);
+    c.writeBigInt64LE(BigInt(config.startNs), 24);
+    c.writeInt32LE(config.hostIndex, 32);
+    c.writeUInt32LE(ipv4(config.address), 36);
+    c.writeUInt32LE(config.prefixLength, 40);
+    c.writeInt32LE(config.numaNode ?? -1, 44);
+    c.writeInt32LE(config.vcpus ?? 1, 48);
     const out: unknown[] = [null];
     check(createFn()(c, Buffer.from(image.buffer, image.byteOffset, image.byteLength), image.byteLength, arg, out) as number, 'creating the VM');
     return new Vm(out[0]);

@@ -38,6 +38,14 @@ void ls_info(struct ls_guest_info *info);
 int ls_arg(char *buffer, uint32_t size);
 void ls_exit(int code) __attribute__((noreturn));
 
+/* vCPUs (`cpus N` on the host): main() runs on vCPU 0; ls_cpu_start runs fn(arg) on a parked vCPU
+ * (1..count-1) on a stack of its own, from the caller's time (at the next window at the latest);
+ * when fn returns, that vCPU parks for good. Each vCPU keeps its own clock (ls_now). 0 or -errno. */
+uint32_t ls_cpu_count(void);
+uint32_t ls_cpu_id(void);
+int ls_cpu_start(uint32_t cpu, void (*fn)(void *), void *arg);
+void ls_cpu_stop(void) __attribute__((noreturn));
+
 /* console output (logged with its virtual time; `metric … from HOST` reads it) */
 void ls_print(const char *text);
 void ls_write(const char *text, uint32_t length);

@@ -7,8 +7,33 @@
 
 #include <stdarg.h>
 
-#define MAILBOX ((volatile struct ls_guest_mailbox *)LS_GUEST_MAILBOX_GPA)
-#define CLOCK ((volatile struct ls_guest_clock *)LS_GUEST_CLOCK_GPA)
+#include <stddef.h>
+
+/* This vCPU's clock page: its per-CPU block, whose address the VMM keeps in
+ * the block itself (FS points at it). */
+static inline volatile struct ls_guest_clock *ls__clock(void)
+{
+	uint64_t self;
+
+	__asm__ volatile("mov %%fs:%c1, %0" : "=r"(self) : "i"(offsetof(struct ls_guest_clock, self)));
+	return (volatile struct ls_guest_clock *)(uintptr_t)self;
+}
+
+#define CLOCK (ls__clock())
+#define MAILBOX ((volatile struct ls_guest_mailbox *)((uintptr_t)ls__clock() + 0x1000))
+#define RING_LOCK ((volatile uint32_t *)LS_GUEST_LOCK_GPA)
+
+/* The rings are shared by the vCPUs: one sender or receiver at a time. */
+static void ls__lock(void)
+{
+	while (__atomic_exchange_n(RING_LOCK, 1, __ATOMIC_ACQUIRE) != 0)
+		__asm__ volatile("pause");
+}
+
+static void ls__unlock(void)
+{
+	__atomic_store_n(RING_LOCK, 0, __ATOMIC_RELEASE);
+}
 
 int main(void);
 
@@ -24,12 +49,26 @@ __attribute__((used, noreturn)) void ls__start(void)
 	ls_exit(main());
 }
 
+static int64_t ls__call4(uint32_t call, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	volatile struct ls_guest_mailbox *mailbox = MAILBOX;
+
+	mailbox->a0 = a0;
+	mailbox->a1 = a1;
+	mailbox->a2 = a2;
+	mailbox->a3 = a3;
+	__asm__ volatile("outl %0, %w1" : : "a"(call), "Nd"(LS_GUEST_PORT_HCALL) : "memory");
+	return mailbox->ret;
+}
+
 static int64_t ls__call(uint32_t call, uint64_t a0, uint64_t a1)
 {
-	MAILBOX->a0 = a0;
-	MAILBOX->a1 = a1;
+	volatile struct ls_guest_mailbox *mailbox = MAILBOX;
+
+	mailbox->a0 = a0;
+	mailbox->a1 = a1;
 	__asm__ volatile("outl %0, %w1" : : "a"(call), "Nd"(LS_GUEST_PORT_HCALL) : "memory");
-	return MAILBOX->ret;
+	return mailbox->ret;
 }
 
 static inline uint64_t ls__rdtsc(void)
@@ -42,19 +81,20 @@ static inline uint64_t ls__rdtsc(void)
 
 uint64_t ls_now(void)
 {
+	volatile struct ls_guest_clock *clock = CLOCK;
 	uint32_t seq;
 	uint64_t base, tsc_base, mult, limit, last, now;
 
 	do {
-		seq = CLOCK->seq;
+		seq = clock->seq;
 		__asm__ volatile("" ::: "memory");
-		base = CLOCK->base_ns;
-		tsc_base = CLOCK->tsc_base;
-		mult = CLOCK->mult;
-		limit = CLOCK->limit_ns;
-		last = CLOCK->last_ns;
+		base = clock->base_ns;
+		tsc_base = clock->tsc_base;
+		mult = clock->mult;
+		limit = clock->limit_ns;
+		last = clock->last_ns;
 		__asm__ volatile("" ::: "memory");
-	} while ((seq & 1) || seq != CLOCK->seq);
+	} while ((seq & 1) || seq != clock->seq);
 	{
 		uint64_t ticks = ls__rdtsc() - tsc_base;
 
@@ -66,8 +106,59 @@ uint64_t ls_now(void)
 		now = limit;
 	if (now < last)
 		now = last;
-	CLOCK->last_ns = now;
+	clock->last_ns = now;
 	return now;
+}
+
+uint32_t ls_cpu_id(void)
+{
+	return CLOCK->cpu;
+}
+
+uint32_t ls_cpu_count(void)
+{
+	return CLOCK->cpus;
+}
+
+/* A started vCPU begins here, on its own stack, with its start record in rdi. */
+struct ls__start {
+	void (*fn)(void *);
+	void *arg;
+};
+
+static struct ls__start ls__starts[LS_GUEST_VCPUS_MAX];
+
+__attribute__((used, noreturn)) void ls__cpu_main(struct ls__start *start)
+{
+	start->fn(start->arg);
+	ls_cpu_stop();
+}
+
+__attribute__((naked)) static void ls__cpu_entry(void)
+{
+	__asm__ volatile("and $-16, %rsp\n\t"
+			 "call ls__cpu_main\n\t"
+			 "ud2");
+}
+
+int ls_cpu_start(uint32_t cpu, void (*fn)(void *), void *arg)
+{
+	struct ls_guest_info info;
+	uint64_t stack;
+
+	if (cpu == 0 || cpu >= ls_cpu_count() || cpu >= LS_GUEST_VCPUS_MAX)
+		return -22; /* EINVAL */
+	ls_info(&info);
+	stack = info.memory_bytes - 64 - (uint64_t)cpu * LS_GUEST_STACK_BYTES;
+	ls__starts[cpu].fn = fn;
+	ls__starts[cpu].arg = arg;
+	return (int)ls__call4(LS_HC_START_CPU, cpu, (uint64_t)(uintptr_t)ls__cpu_entry, (uint64_t)(uintptr_t)&ls__starts[cpu], stack);
+}
+
+void ls_cpu_stop(void)
+{
+	for (;;)
+		ls__call(LS_HC_STOP_CPU, 0, 0);
 }
 
 void ls_sleep_until(uint64_t t)
@@ -98,11 +189,13 @@ int ls_send(const void *frame, uint32_t length)
 
 int ls_send_at(const void *frame, uint32_t length, uint64_t time_ns)
 {
-	uint32_t head = RINGS->tx_head;
+	uint32_t head;
 	struct ls_guest_slot *slot;
 
 	if (length < 14 || length > LS_GUEST_FRAME_MAX)
 		return -90; /* EMSGSIZE */
+	ls__lock();
+	head = RINGS->tx_head;
 	/* a full ring: one exit empties it */
 	while (head - __atomic_load_n(&RINGS->tx_tail, __ATOMIC_ACQUIRE) >= LS_GUEST_RING_SLOTS)
 		ls__call(LS_HC_FLUSH, 0, 0);
@@ -111,6 +204,7 @@ int ls_send_at(const void *frame, uint32_t length, uint64_t time_ns)
 	slot->length = length;
 	slot->time_ns = (int64_t)time_ns;
 	__atomic_store_n(&RINGS->tx_head, head + 1, __ATOMIC_RELEASE);
+	ls__unlock();
 	return 0;
 }
 
@@ -121,20 +215,27 @@ int ls_recv(void *buffer, uint32_t size)
 
 int ls_recv_at(void *buffer, uint32_t size, uint64_t *arrived_ns)
 {
-	uint32_t tail = RINGS->rx_tail;
+	uint32_t tail;
 	const struct ls_guest_slot *slot;
 	uint32_t length;
 
-	if (__atomic_load_n(&RINGS->rx_head, __ATOMIC_ACQUIRE) == tail)
+	ls__lock();
+	tail = RINGS->rx_tail;
+	if (__atomic_load_n(&RINGS->rx_head, __ATOMIC_ACQUIRE) == tail) {
+		ls__unlock();
 		return 0;
+	}
 	slot = ls__slot(LS_GUEST_RX_GPA, tail);
 	length = slot->length;
-	if (length > size)
+	if (length > size) {
+		ls__unlock();
 		return -90; /* EMSGSIZE: the frame stays */
+	}
 	memcpy(buffer, slot->data, length);
 	if (arrived_ns != NULL)
 		*arrived_ns = (uint64_t)slot->time_ns;
 	__atomic_store_n(&RINGS->rx_tail, tail + 1, __ATOMIC_RELEASE);
+	ls__unlock();
 	return (int)length;
 }
 

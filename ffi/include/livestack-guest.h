@@ -8,7 +8,13 @@
  * tables identity-mapping guest memory, a GDT, a TSS. There are no interrupts:
  * a guest asks the VMM for everything by hypercall.
  *
- * Hypercall: the guest fills the mailbox page (struct ls_guest_mailbox) and
+ * vCPUs: a guest has `cpus` of them (at most LS_GUEST_VCPUS_MAX). vCPU 0 runs
+ * main(); the others wait, parked, until one asks for them (LS_HC_START_CPU).
+ * Each vCPU has its own clock page and mailbox page (its per-CPU block; its
+ * FS base points there, and the block's `self` field holds its address); the
+ * rings and everything else are shared.
+ *
+ * Hypercall: the guest fills its mailbox page (struct ls_guest_mailbox) and
  * writes the call number with `outl` to LS_GUEST_PORT_HCALL. The VMM answers
  * in mailbox->ret (>= 0, or a negative errno) before the guest resumes. One
  * exit costs 25-80 us of host time on these machines (KVM-FACTS; ~80 on the
@@ -22,16 +28,20 @@
  * exit: now = base_ns + ((rdtsc - tsc_base) * mult) >> 32, never above
  * limit_ns, never below last_ns. The VMM rewrites it whenever it resumes the
  * vCPU (seq odd while it writes). Virtual time advances only while the vCPU
- * runs (x cpu_scale), or jumps while the guest waits.
+ * runs (x cpu_scale), or jumps while it waits. Each vCPU keeps its own time,
+ * as parallel simulators keep one per processor: vCPUs of a guest meet at the
+ * end of every window and may differ within one by at most a window.
  *
  * Guest memory map (guest physical = guest virtual):
  *   0x000000  not mapped (null pointers fault)
  *   0x001000  GDT, TSS, page tables (VMM-owned; the guest must not write)
- *   0x00e000  clock page      0x00f000  mailbox page (+ ring indexes at 0x00f100)
+ *   0x00f000  shared page: ring indexes (0x00f100), the SDK's ring lock (0x00f140)
  *   0x010000  receive ring    0x030000  send ring
- *   0x050000  ... 0x0fffff    free (scratch)
+ *   0x050000  per-CPU blocks: vCPU k's clock page at 0x050000 + k * 0x2000, its mailbox page after it
+ *   0x070000  ... 0x0fffff    free (scratch)
  *   0x100000  the guest image (ELF, linked here by ffi/guest/guest.ld)
- *   top       the stack, growing down from the end of guest memory
+ *   top       vCPU 0's stack, growing down from the end of guest memory;
+ *             vCPU k's from LS_GUEST_STACK_BYTES * k below it
  * Shared by C (VMM, guest SDK) and mirrored in TypeScript (runtime/live/vm.ts).
  */
 #ifndef LIVESTACK_GUEST_H
@@ -44,9 +54,13 @@
 #define LS_GUEST_PORT_HCALL   0x0510u
 #define LS_GUEST_PORT_SERIAL  0x03f8u /* COM1 data: bytes written here are console output too */
 
-#define LS_GUEST_CLOCK_GPA    0x00e000ull
-#define LS_GUEST_MAILBOX_GPA  0x00f000ull
+#define LS_GUEST_SHARED_GPA   0x00f000ull
 #define LS_GUEST_RINGS_GPA    0x00f100ull
+#define LS_GUEST_LOCK_GPA     0x00f140ull
+#define LS_GUEST_PERCPU_GPA   0x050000ull
+#define LS_GUEST_PERCPU_BYTES 0x2000ull     /* a clock page, then a mailbox page */
+#define LS_GUEST_VCPUS_MAX    16u
+#define LS_GUEST_STACK_BYTES  (256ull << 10)
 #define LS_GUEST_RX_GPA       0x010000ull  /* LS_GUEST_RING_SLOTS slots of LS_GUEST_SLOT_BYTES */
 #define LS_GUEST_TX_GPA       0x030000ull
 #define LS_GUEST_RING_SLOTS   64u
@@ -65,6 +79,8 @@ enum ls_guest_call {
 	LS_HC_EXIT = 6,       /* a0 = exit code: the guest ends */
 	LS_HC_INFO = 7,       /* a0 = gva of struct ls_guest_info, filled by the VMM */
 	LS_HC_ARG = 8,        /* a0 = gva of a buffer, a1 = its size: ret = length of the host's `run` command text */
+	LS_HC_START_CPU = 9,  /* a0 = vCPU, a1 = rip, a2 = rdi, a3 = rsp: a parked vCPU starts there, at the caller's time (by the next window at the latest) */
+	LS_HC_STOP_CPU = 10,  /* this vCPU parks for good (vCPU 0: as LS_HC_EXIT 0) */
 };
 
 struct ls_guest_mailbox {
@@ -96,6 +112,9 @@ struct ls_guest_clock {
 	uint64_t mult;       /* virtual ns per TSC tick, 32.32 fixed point (cpu_scale included) */
 	uint64_t limit_ns;   /* the clock never reads above this (the end of the current run) */
 	uint64_t last_ns;    /* written by the guest: the highest time it has read */
+	uint64_t self;       /* this page's own address (the SDK finds it at %fs:offsetof(self)) */
+	uint32_t cpu;        /* this vCPU's index */
+	uint32_t cpus;       /* how many the guest has */
 };
 
 struct ls_guest_info {

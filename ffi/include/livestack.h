@@ -273,22 +273,23 @@ LS_API int ls_live__window(struct ls_live_cell *cells, int32_t cell_count, int64
 
 
 /* ---- VM cells: the micro-VMM (ffi/c/vmm/) -------------------------------- */
-/* A guest program (livestack-guest.h) in 64-bit ring 3 on one vCPU, driven in
- * virtual-time windows by a C thread of its own. Its clock advances by the CPU
- * time its vCPU thread spent in KVM_RUN (less the calibrated cost of an exit),
- * times scale; it jumps while the guest waits. */
+/* A guest program (livestack-guest.h) in 64-bit ring 3 on 1-16 vCPUs, each
+ * driven in virtual-time windows by a C thread of its own. A vCPU's clock
+ * advances by the CPU time its thread spent in KVM_RUN (less the calibrated
+ * cost of an exit), times scale; it jumps while the vCPU waits. */
 
 struct ls_vm;
 
 struct ls_vm_config {
 	uint64_t memory_bytes;     /* guest memory, LS_GUEST_MEMORY_MIN..MAX, a multiple of 2 MiB */
-	double scale;              /* cpu_scale: virtual ns per ns the vCPU ran */
-	int32_t core;              /* pin the vCPU thread to this core; -1: leave its affinity alone */
+	double scale;              /* cpu_scale: virtual ns per ns a vCPU ran */
+	uint64_t core_mask;        /* vCPU k's thread is pinned to the (k mod n)-th of these n cores; 0: not pinned */
+	int64_t start_ns;          /* virtual time at which the guest starts */
 	int32_t host_index;        /* the plan's host index (the guest's MAC) */
 	uint32_t address;          /* IPv4, host byte order */
 	uint32_t prefix_length;
-	int64_t start_ns;          /* virtual time at which the guest starts */
 	int32_t numa_node;         /* bind guest memory to this node (mbind); -1: no binding */
+	int32_t vcpus;             /* 1..LS_GUEST_VCPUS_MAX */
 	int32_t reserved;
 };
 
@@ -300,9 +301,9 @@ struct ls_vm_config {
 
 /* What a window did. Filled by ls_vm__end. */
 struct ls_vm_result {
-	int64_t clock_ns;          /* the guest's virtual time (>= the window end unless it exited) */
-	int64_t wait_until_ns;     /* LS_VM_WAITING: its deadline (INT64_MAX: none, waits for a frame) */
-	int64_t ran_ns;            /* CPU time its vCPU thread spent in KVM_RUN in this window */
+	int64_t clock_ns;          /* the guest's virtual time: its latest vCPU's (>= the window end unless it exited) */
+	int64_t wait_until_ns;     /* LS_VM_WAITING (every started vCPU waits): the earliest deadline (INT64_MAX: none, waits for a frame) */
+	int64_t ran_ns;            /* CPU time its vCPU threads spent in KVM_RUN in this window */
 	int64_t overshoot_ns_max;  /* virtual ns a quantum ran past its end (kick latency) */
 	int32_t state;             /* LS_VM_* */
 	int32_t exit_code;         /* LS_VM_EXITED: the guest's code */

@@ -201,10 +201,9 @@ export class LiveScheduler {
       const node = this.nodes.get(host.name);
       if (node === undefined) continue;
       if (isKvmHost(host)) {
-        // a guest on one vCPU, its thread pinned to a core of its own (shared in turns like a cell's)
-        if (host.cpus > 1) this.notice(`${host.name}: a kvm guest runs on one vCPU in this version (cpus ${host.cpus} gives it 1)`);
-        const vmCore = this.controllerCores.length > 0 ? this.cores[core++ % this.cores.length]! : -1;
-        this.vms.set(host.name, VmCell.create(host, node, { baseDir: this.baseDir, core: vmCore, prefixLength: this.plan.network.prefixLength, image: this.images.get(host.name) }));
+        // a guest with a vCPU per cpu, their threads pinned to cores of their own (shared in turns like a cell's)
+        const vmCores = this.controllerCores.length > 0 ? [...new Set(Array.from({ length: Math.min(host.cpus, this.cores.length) }, () => this.cores[core++ % this.cores.length]!))] : [];
+        this.vms.set(host.name, VmCell.create(host, node, { baseDir: this.baseDir, cores: vmCores, prefixLength: this.plan.network.prefixLength, image: this.images.get(host.name) }));
         continue;
       }
       const cpus = Array.from({ length: Math.min(host.cpus, this.cores.length) }, () => this.cores[core++ % this.cores.length]!);

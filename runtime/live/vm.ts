@@ -23,8 +23,8 @@ const PAGE_2MIB = 2 * 1024 * 1024;
 export interface VmCellOptions {
   /** where relative `image` paths are resolved from (the scenario's directory) */
   baseDir: string;
-  /** the vCPU thread's core, -1: anywhere */
-  core: number;
+  /** the vCPU threads' cores (vCPU k on cores[k % length]); empty: not pinned */
+  cores: readonly number[];
   prefixLength: number;
   /** the guest image's bytes, instead of building it from the host's `image` path */
   image?: Uint8Array | undefined;
@@ -63,7 +63,7 @@ export class VmCell {
     readonly host: PlanHost,
     readonly node: LiveHostNode,
     private vm: Vm | null,
-    readonly core: number,
+    readonly cores: readonly number[],
   ) {
     const first = host.commands[0];
     this.command = first?.name ?? 'guest';
@@ -79,6 +79,9 @@ export class VmCell {
         : 'add image "…" (a guest program, see scenarios/vm/guests/)';
       throw new CellError(host.name, `${host.source}: a backend kvm vm host needs an image`, what);
     }
+    if (host.cpus > 16) {
+      throw new CellError(host.name, `${host.source}: a kvm guest has at most 16 vCPUs; it asks for cpus ${host.cpus}`, 'set cpus 16 or fewer');
+    }
     if (host.commands.length > 1) {
       throw new CellError(host.name, `${host.source}: a kvm vm host runs one guest program; it has ${host.commands.length} run commands`, 'keep one run "ARGS" (its text is the guest\'s argument, ls_arg) or split the host');
     }
@@ -91,7 +94,7 @@ export class VmCell {
     let handle: Vm;
     try {
       handle = Vm.create({
-        memoryBytes: memory, scale: host.cpuScale, core: options.core, hostIndex: host.index, address: host.address,
+        memoryBytes: memory, scale: host.cpuScale, cores: options.cores, vcpus: host.cpus, hostIndex: host.index, address: host.address,
         prefixLength: options.prefixLength, startNs: first?.atNs ?? 0,
       }, image, first?.command ?? '');
     } catch (error) {
@@ -100,7 +103,7 @@ export class VmCell {
         code === 8 ? 'the image is not a guest program: build it with the guest SDK (ffi/guest/guest.ld), or give the .c file'
           : 'check /dev/kvm (livestack doctor)', { cause: error });
     }
-    return new VmCell(host, node, handle, options.core);
+    return new VmCell(host, node, handle, options.cores);
   }
 
   get done(): boolean {
@@ -142,7 +145,8 @@ export class VmCell {
     this.kicks += r.kicks;
     this.overshootNsMax = Math.max(this.overshootNsMax, r.overshootNsMax);
     this.framesDropped += r.framesDropped;
-    for (const line of r.console) this.node.log.push({ timeNs: line.timeNs, line: line.line });
+    // lines of several vCPUs come in the order they were written, each stamped by its vCPU's clock
+    for (const line of r.console.sort((a, b) => a.timeNs - b.timeNs)) this.node.log.push({ timeNs: line.timeNs, line: line.line });
     for (const f of r.frames) {
       partition.schedule(this.node, Math.max(f.timeNs, partition.now), this.node.id, EventKind.LiveSend, 0, { bytes: f.frame, wireBytes: Math.max(60, f.frame.length) });
     }

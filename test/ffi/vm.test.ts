@@ -22,7 +22,7 @@ test('KVM for vm cells is present (LIVESTACK_REQUIRE_LIVE=1 makes its absence a 
 const guests = new URL('../../scenarios/vm/guests/', import.meta.url).pathname;
 const image = (name: string) => guestImage('test', join(guests, `${name}.c`));
 const config = (overrides: Partial<VmConfig> = {}): VmConfig => ({
-  memoryBytes: 16 << 20, scale: 1, core: -1, hostIndex: 4, address: '198.18.0.5', prefixLength: 15, startNs: 0, ...overrides,
+  memoryBytes: 16 << 20, scale: 1, cores: [], hostIndex: 4, address: '198.18.0.5', prefixLength: 15, startNs: 0, ...overrides,
 });
 
 /** Runs a guest in 10 ms windows until it exits (or maxNs). */
@@ -101,7 +101,7 @@ guestTest('a CPU-bound guest: its virtual time is the CPU its vCPU used, and win
   // the same loop, once in 10 ms windows and once in 1 ms windows (10x the kicks)
   const rounds = '60000000';
   const elapsed = (windowNs: number) => {
-    const vm = Vm.create(config({ core: 1 }), image('spin'), rounds);
+    const vm = Vm.create(config({ cores: [1] }), image('spin'), rounds);
     try {
       let ran = 0;
       for (let at = 0; ; at += windowNs) {
@@ -128,7 +128,7 @@ guestTest('a CPU-bound guest: its virtual time is the CPU its vCPU used, and win
 
 guestTest('cpu_scale 2: the same work reads twice the virtual time', (t) => {
   const run = (scale: number) => {
-    const vm = Vm.create(config({ scale, core: 1 }), image('spin'), '40000000');
+    const vm = Vm.create(config({ scale, cores: [1] }), image('spin'), '40000000');
     try {
       const r = runToExit(vm);
       return Number(/elapsed_ns=(\d+)/.exec(r.console[0]!.line)![1]);

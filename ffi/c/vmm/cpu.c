@@ -6,6 +6,9 @@
  * tables, a GDT with DPL-3 segments and a busy TSS, long-mode CR0/CR4/EFER and
  * RFLAGS.IOPL = 3, all through KVM_SET_SREGS/KVM_SET_REGS.
  *
+ * Every vCPU has a thread of its own (pinned), and its own clock: the vCPUs
+ * of a guest meet at every window end.
+ *
  * Time: a quantum is one KVM_RUN bounded by a per-thread timer signal that
  * sets kvm_run->immediate_exit. The guest's clock advances by the CPU time
  * the vCPU thread spent in that KVM_RUN (CLOCK_THREAD_CPUTIME_ID, so time the
@@ -112,7 +115,7 @@ static void cpu__segment(struct kvm_segment *s, uint16_t selector, uint8_t type,
 	s->g = 1;
 }
 
-/* Page tables, GDT and TSS in guest memory (see vmm.h for the layout). */
+/* Page tables, GDT and TSS in guest memory (see vmm.h for the layout), once per VM. */
 static void cpu__tables(struct vmm_vm *vm)
 {
 	uint64_t *pml4 = vm__guest(vm, VMM_PML4_GPA, 4096);
@@ -133,10 +136,10 @@ static void cpu__tables(struct vmm_vm *vm)
 	for (uint64_t i = 1; i < big_pages; i++)
 		pd[i] = (i << 21) | PTE_P | PTE_RW | PTE_US | PTE_PS;
 	/* page 0 absent (null pointers fault); the VMM's tables and the
-	 * calibration stub read-only; the clock and mailbox pages writable */
+	 * calibration stub read-only; the shared page and everything above writable */
 	for (uint64_t j = 1; j < 512; j++) {
 		uint64_t gpa = j << 12;
-		int vmm_owned = gpa < LS_GUEST_CLOCK_GPA;
+		int vmm_owned = gpa < LS_GUEST_SHARED_GPA;
 
 		pt[j] = gpa | PTE_P | PTE_US | (vmm_owned ? 0 : PTE_RW);
 	}
@@ -155,16 +158,34 @@ static void cpu__tables(struct vmm_vm *vm)
 	tss[VMM_TSS_BYTES - 1] = 0xff;
 }
 
-static int cpu__set_registers(struct vmm_vm *vm, uint64_t rip)
+static uint64_t cpu__percpu_gpa(const struct vmm_vcpu *vcpu)
+{
+	return LS_GUEST_PERCPU_GPA + (uint64_t)vcpu->index * LS_GUEST_PERCPU_BYTES;
+}
+
+volatile struct ls_guest_clock *cpu__clock(struct vmm_vcpu *vcpu)
+{
+	return vm__guest(vcpu->vm, cpu__percpu_gpa(vcpu), sizeof(struct ls_guest_clock));
+}
+
+struct ls_guest_mailbox *cpu__mailbox(struct vmm_vcpu *vcpu)
+{
+	return vm__guest(vcpu->vm, cpu__percpu_gpa(vcpu) + 0x1000, sizeof(struct ls_guest_mailbox));
+}
+
+/* Long mode, ring 3: the segments, control registers and the given rip, rsp
+ * and rdi; FS points at the vCPU's per-CPU block. */
+static int cpu__set_registers(struct vmm_vcpu *vcpu, uint64_t rip, uint64_t rsp, uint64_t rdi)
 {
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 
-	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
+	if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
 	cpu__segment(&sregs.cs, VMM_SEL_CODE, 0xb, 1);
 	cpu__segment(&sregs.ss, VMM_SEL_DATA, 0x3, 0);
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss;
+	sregs.fs.base = cpu__percpu_gpa(vcpu);
 	memset(&sregs.tr, 0, sizeof sregs.tr);
 	sregs.tr.base = VMM_TSS_GPA;
 	sregs.tr.limit = VMM_TSS_BYTES - 1;
@@ -182,15 +203,22 @@ static int cpu__set_registers(struct vmm_vm *vm, uint64_t rip)
 	sregs.cr3 = VMM_PML4_GPA;
 	sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
 	sregs.efer = EFER_LME | EFER_LMA;
-	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
+	if (ioctl(vcpu->fd, KVM_SET_SREGS, &sregs) < 0)
 		return -errno;
 	memset(&regs, 0, sizeof regs);
 	regs.rip = rip;
-	regs.rsp = vm->mem_size - 64;
+	regs.rsp = rsp;
+	regs.rdi = rdi;
 	regs.rflags = 0x2 | RFLAGS_IOPL3;
-	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
+	if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
 		return -errno;
 	return 0;
+}
+
+/* vCPU k's stack top: below vCPU 0's, LS_GUEST_STACK_BYTES apart */
+static uint64_t cpu__stack_top(const struct vmm_vcpu *vcpu)
+{
+	return vcpu->vm->mem_size - 64 - (uint64_t)vcpu->index * LS_GUEST_STACK_BYTES;
 }
 
 /* The calibration stub: rdtsc into the mailbox page (when the guest really
@@ -210,16 +238,26 @@ static const uint8_t cpu__stub[] = {
 	0x89, 0x14, 0x25, 0x8c, 0xf0, 0x00, 0x00,       /* mov [0xf08c], edx */
 	0xeb, 0xee,                                     /* jmp to the rdtsc */
 };
-#define STUB_TSC_GPA (LS_GUEST_MAILBOX_GPA + 0x80)
-#define STUB_LAST_TSC_GPA (LS_GUEST_MAILBOX_GPA + 0x88)
+#define STUB_TSC_GPA (LS_GUEST_SHARED_GPA + 0x80)
+#define STUB_LAST_TSC_GPA (LS_GUEST_SHARED_GPA + 0x88)
 #define STUB_SPIN 26
 #define STUB_CLOCK 28
 
-int cpu__setup(struct vmm_vm *vm)
+int cpu__setup(struct vmm_vcpu *vcpu)
 {
-	cpu__tables(vm);
-	memcpy(vm__guest(vm, VMM_STUB_GPA, sizeof cpu__stub), cpu__stub, sizeof cpu__stub);
-	return cpu__set_registers(vm, VMM_STUB_GPA);
+	struct vmm_vm *vm = vcpu->vm;
+	volatile struct ls_guest_clock *clock;
+
+	if (vcpu->index == 0) {
+		cpu__tables(vm);
+		memcpy(vm__guest(vm, VMM_STUB_GPA, sizeof cpu__stub), cpu__stub, sizeof cpu__stub);
+	}
+	clock = cpu__clock(vcpu);
+	clock->abi = LS_GUEST_ABI_VERSION;
+	clock->self = cpu__percpu_gpa(vcpu);
+	clock->cpu = (uint32_t)vcpu->index;
+	/* vCPU 0 starts in the stub (calibration, benches) until it is given the image's entry */
+	return cpu__set_registers(vcpu, VMM_STUB_GPA, cpu__stack_top(vcpu), 0);
 }
 
 /* ---- exit cost --------------------------------------------------------- */
@@ -247,17 +285,18 @@ static int cpu__compare(const void *a, const void *b)
 static int cpu__stub_runs(struct vmm_vm *vm, int32_t count, int64_t *out_ns, int64_t *entry_ticks, int wall)
 {
 	volatile uint64_t *guest_tsc = vm__guest(vm, STUB_TSC_GPA, 8);
+	struct vmm_vcpu *vcpu = &vm->vcpus[0];
 
 	for (int32_t i = 0; i < count; i++) {
 		int64_t before = wall ? cpu__wall_ns() : cpu__thread_ns();
 		uint64_t tsc = __rdtsc();
 
-		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0)
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0)
 			return -errno;
 		out_ns[i] = (wall ? cpu__wall_ns() : cpu__thread_ns()) - before;
 		if (entry_ticks != NULL)
 			entry_ticks[i] = (int64_t)(*guest_tsc - tsc);
-		if (vm->run->exit_reason != KVM_EXIT_IO || vm->run->io.port != LS_GUEST_PORT_HCALL)
+		if (vcpu->run->exit_reason != KVM_EXIT_IO || vcpu->run->io.port != LS_GUEST_PORT_HCALL)
 			return -EPROTO;
 	}
 	return 0;
@@ -269,24 +308,25 @@ static int cpu__stub_runs(struct vmm_vm *vm, int32_t count, int64_t *out_ns, int
 static void cpu__calibrate_kicks(struct vmm_vm *vm)
 {
 	volatile uint64_t *last = vm__guest(vm, STUB_LAST_TSC_GPA, 8);
+	struct vmm_vcpu *vcpu = &vm->vcpus[0];
 	struct kvm_run *saved = cpu__tls_run;
 	int64_t samples[24];
 	int n = 0;
 	timer_t timer;
 
-	if (cpu__unblock_kick() < 0 || cpu__set_registers(vm, VMM_STUB_GPA + STUB_CLOCK) < 0 || cpu__create_timer(&timer) < 0)
+	if (cpu__unblock_kick() < 0 || cpu__set_registers(vcpu, VMM_STUB_GPA + STUB_CLOCK, cpu__stack_top(vcpu), 0) < 0 || cpu__create_timer(&timer) < 0)
 		return;
-	cpu__tls_run = vm->run;
+	cpu__tls_run = vcpu->run;
 	for (int i = 0; i < 28; i++) {
 		int64_t before_cpu, ran, guest_ns;
 		uint64_t before_tsc;
 
 		*last = 0;
-		vm->run->immediate_exit = 0;
+		vcpu->run->immediate_exit = 0;
 		cpu__arm(timer, 300000);
 		before_cpu = cpu__thread_ns();
 		before_tsc = __rdtsc();
-		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) == 0 || errno != EINTR)
+		if (ioctl(vcpu->fd, KVM_RUN, 0) == 0 || errno != EINTR)
 			break;
 		ran = cpu__thread_ns() - before_cpu;
 		if (i < 4 || *last == 0)
@@ -315,7 +355,7 @@ static void cpu__calibrate(void)
 
 	cpu__cost_ns = 0;
 	cpu__entry_ticks = 0;
-	if (vm__create_bare(&vm, LS_GUEST_MEMORY_MIN) != 0)
+	if (vm__create_bare(&vm, LS_GUEST_MEMORY_MIN, 1) != 0)
 		return;
 	/* the first few runs fault pages in; medians of the rest */
 	if (cpu__stub_runs(vm, 48, samples, entries, 0) == 0) {
@@ -368,7 +408,7 @@ int cpu__bench_exits(int32_t count, int64_t *out_ns)
 
 	if (count <= 0 || out_ns == NULL)
 		return -EINVAL;
-	rc = vm__create_bare(&vm, LS_GUEST_MEMORY_MIN);
+	rc = vm__create_bare(&vm, LS_GUEST_MEMORY_MIN, 1);
 	if (rc < 0)
 		return rc;
 	rc = cpu__stub_runs(vm, count, out_ns, NULL, 1);
@@ -412,6 +452,7 @@ static int cpu__unblock_kick(void)
 int cpu__bench_kicks(int32_t count, int64_t quantum_ns, int64_t *out_overshoot_ns)
 {
 	struct vmm_vm *vm = NULL;
+	struct vmm_vcpu *vcpu;
 	struct kvm_run *saved = cpu__tls_run;
 	timer_t timer;
 	int rc;
@@ -421,24 +462,25 @@ int cpu__bench_kicks(int32_t count, int64_t quantum_ns, int64_t *out_overshoot_n
 	rc = cpu__unblock_kick();
 	if (rc < 0)
 		return rc;
-	rc = vm__create_bare(&vm, LS_GUEST_MEMORY_MIN);
+	rc = vm__create_bare(&vm, LS_GUEST_MEMORY_MIN, 1);
 	if (rc < 0)
 		return rc;
-	rc = cpu__set_registers(vm, VMM_STUB_GPA + STUB_SPIN); /* spins in ring 3 */
+	vcpu = &vm->vcpus[0];
+	rc = cpu__set_registers(vcpu, VMM_STUB_GPA + STUB_SPIN, cpu__stack_top(vcpu), 0); /* spins in ring 3 */
 	if (rc == 0)
 		rc = cpu__create_timer(&timer);
 	if (rc < 0) {
 		vm__destroy_bare(vm);
 		return rc;
 	}
-	cpu__tls_run = vm->run;
+	cpu__tls_run = vcpu->run;
 	for (int32_t i = 0; i < count && rc == 0; i++) {
 		int64_t before;
 
-		vm->run->immediate_exit = 0;
+		vcpu->run->immediate_exit = 0;
 		before = cpu__wall_ns();
 		cpu__arm(timer, quantum_ns);
-		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) == 0 || errno != EINTR)
+		if (ioctl(vcpu->fd, KVM_RUN, 0) == 0 || errno != EINTR)
 			rc = -EPROTO;
 		out_overshoot_ns[i] = cpu__wall_ns() - before - quantum_ns;
 	}
@@ -451,41 +493,42 @@ int cpu__bench_kicks(int32_t count, int64_t quantum_ns, int64_t *out_overshoot_n
 
 /* ---- the run loop ------------------------------------------------------- */
 
-static void cpu__write_clock(struct vmm_vm *vm, int64_t limit_ns)
+static void cpu__write_clock(struct vmm_vcpu *vcpu, int64_t limit_ns)
 {
-	volatile struct ls_guest_clock *clock = vm__guest(vm, LS_GUEST_CLOCK_GPA, sizeof *clock);
+	volatile struct ls_guest_clock *clock = cpu__clock(vcpu);
 
 	clock->seq++;
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	clock->abi = LS_GUEST_ABI_VERSION;
-	clock->base_ns = (uint64_t)vm->clock_ns;
-	clock->mult = vm->mult;
+	clock->base_ns = (uint64_t)vcpu->clock_ns;
+	clock->mult = vcpu->vm->mult;
 	clock->limit_ns = (uint64_t)limit_ns;
-	if (clock->last_ns > (uint64_t)vm->clock_ns)
-		clock->last_ns = (uint64_t)vm->clock_ns;
+	clock->cpus = (uint32_t)vcpu->vm->vcpu_count;
+	if (clock->last_ns > (uint64_t)vcpu->clock_ns)
+		clock->last_ns = (uint64_t)vcpu->clock_ns;
 	/* the guest's time starts when it runs again, an entry after this */
 	clock->tsc_base = __rdtsc() + (uint64_t)cpu__entry_cost_ticks();
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	clock->seq++;
 }
 
-static void cpu__crash_regs(struct vmm_vm *vm, const char *what)
+static void cpu__crash_regs(struct vmm_vcpu *vcpu, const char *what)
 {
 	struct kvm_regs regs;
 	char text[LS_VM_ERROR_MAX];
 
-	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) == 0)
-		snprintf(text, sizeof text, "%s at rip 0x%llx (rsp 0x%llx)", what, (unsigned long long)regs.rip, (unsigned long long)regs.rsp);
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) == 0)
+		snprintf(text, sizeof text, "%s at rip 0x%llx (rsp 0x%llx, vCPU %d)", what, (unsigned long long)regs.rip, (unsigned long long)regs.rsp, vcpu->index);
 	else
-		snprintf(text, sizeof text, "%s", what);
-	hcall__crash(vm, text);
+		snprintf(text, sizeof text, "%s (vCPU %d)", what, vcpu->index);
+	hcall__crash(vcpu, text);
 }
 
-/* One KVM_RUN, at most until the guest's clock reaches stop_ns. */
-static void cpu__quantum(struct vmm_vm *vm, int64_t stop_ns, int64_t exit_cost_ns)
+/* One KVM_RUN, at most until the vCPU's clock reaches stop_ns. */
+static void cpu__quantum(struct vmm_vcpu *vcpu, int64_t stop_ns, int64_t exit_cost_ns)
 {
-	volatile struct ls_guest_clock *clock = vm__guest(vm, LS_GUEST_CLOCK_GPA, sizeof *clock);
-	int64_t budget_ns = (int64_t)((double)(stop_ns - vm->clock_ns) / vm->config.scale);
+	struct vmm_vm *vm = vcpu->vm;
+	volatile struct ls_guest_clock *clock = cpu__clock(vcpu);
+	int64_t budget_ns = (int64_t)((double)(stop_ns - vcpu->clock_ns) / vm->config.scale);
 	int64_t before, ran, charged, now;
 	int rc, error;
 	char what[96];
@@ -494,67 +537,71 @@ static void cpu__quantum(struct vmm_vm *vm, int64_t stop_ns, int64_t exit_cost_n
 		budget_ns = exit_cost_ns;
 	if (budget_ns < CPU_QUANTUM_MIN_NS)
 		budget_ns = CPU_QUANTUM_MIN_NS;
-	cpu__write_clock(vm, stop_ns);
-	hcall__rx_fill(vm);
-	vm->run->immediate_exit = 0;
+	cpu__write_clock(vcpu, stop_ns);
+	pthread_mutex_lock(&vm->io_lock);
+	hcall__rx_fill(vcpu);
+	pthread_mutex_unlock(&vm->io_lock);
+	vcpu->run->immediate_exit = 0;
 	/* the guest starts an entry after the timer is armed: one quantum, not a
 	 * quantum and a short remainder (each quantum's overhead is a median) */
-	cpu__arm(vm->timer, budget_ns + cpu__entry_ns);
+	cpu__arm(vcpu->timer, budget_ns + cpu__entry_ns);
 	before = cpu__thread_ns();
-	rc = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+	rc = ioctl(vcpu->fd, KVM_RUN, 0);
 	error = errno;
 	ran = cpu__thread_ns() - before;
-	cpu__arm(vm->timer, 0);
+	cpu__arm(vcpu->timer, 0);
 
-	vm->ran_ns += ran;
+	vcpu->ran_ns += ran;
 	{
 		int64_t overhead = rc < 0 ? cpu__kick_cost() : exit_cost_ns;
 
 		charged = ran > overhead ? ran - overhead : 0;
 	}
-	now = vm->clock_ns + (int64_t)((double)charged * vm->config.scale);
+	now = vcpu->clock_ns + (int64_t)((double)charged * vm->config.scale);
 	/* never behind what the guest has read (its reads are capped at stop_ns) */
 	if ((int64_t)clock->last_ns > now && (int64_t)clock->last_ns <= stop_ns)
 		now = (int64_t)clock->last_ns;
-	vm->clock_ns = now;
-	hcall__tx_drain(vm);
+	vcpu->clock_ns = now;
+	pthread_mutex_lock(&vm->io_lock);
+	hcall__tx_drain(vcpu);
+	pthread_mutex_unlock(&vm->io_lock);
 	if (rc < 0) {
 		if (error == EINTR || error == EAGAIN) {
-			vm->kicks++;
-			if (now - stop_ns > vm->overshoot_ns_max)
-				vm->overshoot_ns_max = now - stop_ns;
+			vcpu->kicks++;
+			if (now - stop_ns > vcpu->overshoot_ns_max)
+				vcpu->overshoot_ns_max = now - stop_ns;
 			return;
 		}
 		snprintf(what, sizeof what, "KVM_RUN failed: %s", strerror(error));
-		hcall__crash(vm, what);
+		hcall__crash(vcpu, what);
 		return;
 	}
-	switch (vm->run->exit_reason) {
+	switch (vcpu->run->exit_reason) {
 	case KVM_EXIT_IO:
-		vm->exits++;
-		hcall__io(vm);
+		vcpu->exits++;
+		hcall__io(vcpu);
 		return;
 	case KVM_EXIT_INTR:
-		vm->kicks++;
+		vcpu->kicks++;
 		return;
 	case KVM_EXIT_MMIO:
-		snprintf(what, sizeof what, "guest touched unbacked address 0x%llx", (unsigned long long)vm->run->mmio.phys_addr);
-		cpu__crash_regs(vm, what);
+		snprintf(what, sizeof what, "guest touched unbacked address 0x%llx", (unsigned long long)vcpu->run->mmio.phys_addr);
+		cpu__crash_regs(vcpu, what);
 		return;
 	case KVM_EXIT_SHUTDOWN:
-		cpu__crash_regs(vm, "guest fault (no handler: a bad pointer, ud2, hlt or a privileged instruction in ring 3)");
+		cpu__crash_regs(vcpu, "guest fault (no handler: a bad pointer, ud2, hlt or a privileged instruction in ring 3)");
 		return;
 	case KVM_EXIT_FAIL_ENTRY:
-		snprintf(what, sizeof what, "vCPU entry failed (reason 0x%llx)", (unsigned long long)vm->run->fail_entry.hardware_entry_failure_reason);
-		cpu__crash_regs(vm, what);
+		snprintf(what, sizeof what, "vCPU entry failed (reason 0x%llx)", (unsigned long long)vcpu->run->fail_entry.hardware_entry_failure_reason);
+		cpu__crash_regs(vcpu, what);
 		return;
 	case KVM_EXIT_INTERNAL_ERROR:
-		snprintf(what, sizeof what, "KVM internal error (suberror %u)", vm->run->internal.suberror);
-		cpu__crash_regs(vm, what);
+		snprintf(what, sizeof what, "KVM internal error (suberror %u)", vcpu->run->internal.suberror);
+		cpu__crash_regs(vcpu, what);
 		return;
 	default:
-		snprintf(what, sizeof what, "unexpected exit %u", vm->run->exit_reason);
-		cpu__crash_regs(vm, what);
+		snprintf(what, sizeof what, "unexpected exit %u", vcpu->run->exit_reason);
+		cpu__crash_regs(vcpu, what);
 		return;
 	}
 }
@@ -564,76 +611,138 @@ static int cpu__quit(struct vmm_vm *vm)
 	return __atomic_load_n(&vm->command, __ATOMIC_ACQUIRE) == VMM_CMD_QUIT;
 }
 
-/* Runs the guest through [window_start_ns, window_end_ns). */
-static void cpu__window(struct vmm_vm *vm, int64_t exit_cost_ns)
+static int cpu__ended(struct vmm_vm *vm)
 {
-	struct ls_guest_mailbox *mailbox = vm__guest(vm, LS_GUEST_MAILBOX_GPA, sizeof *mailbox);
+	return __atomic_load_n(&vm->state, __ATOMIC_ACQUIRE) != LS_VM_RUNNING;
+}
+
+/* A parked vCPU that was asked to start: its registers, and its clock at the asker's time. */
+static void cpu__unpark(struct vmm_vcpu *vcpu)
+{
+	struct vmm_vm *vm = vcpu->vm;
+	uint64_t rip, rsp, rdi;
+	int64_t at;
+
+	pthread_mutex_lock(&vm->io_lock);
+	if (!vcpu->start_pending) {
+		pthread_mutex_unlock(&vm->io_lock);
+		return;
+	}
+	rip = vcpu->start_rip;
+	rsp = vcpu->start_rsp;
+	rdi = vcpu->start_rdi;
+	at = vcpu->start_ns;
+	vcpu->start_pending = 0;
+	pthread_mutex_unlock(&vm->io_lock);
+	if (cpu__set_registers(vcpu, rip, rsp, rdi) < 0) {
+		hcall__crash(vcpu, "could not set a started vCPU's registers");
+		return;
+	}
+	if (vcpu->clock_ns < at)
+		vcpu->clock_ns = at;
+	vcpu->state = VMM_CPU_RUNNING;
+}
+
+/* Runs this vCPU through [window_start_ns, window_end_ns). */
+static void cpu__window(struct vmm_vcpu *vcpu, int64_t exit_cost_ns)
+{
+	struct vmm_vm *vm = vcpu->vm;
+	struct ls_guest_mailbox *mailbox = cpu__mailbox(vcpu);
 	int64_t end = vm->window_end_ns;
 
-	if (vm->state == LS_VM_EXITED || vm->state == LS_VM_CRASHED)
+	if (cpu__ended(vm))
 		return;
-	if (!vm->started) {
+	if (vcpu->index == 0 && !vm->started) {
 		if (vm->config.start_ns >= end)
 			return;
-		if (cpu__set_registers(vm, vm->entry) < 0) {
-			hcall__crash(vm, "could not set the vCPU's registers");
+		if (cpu__set_registers(vcpu, vm->entry, cpu__stack_top(vcpu), 0) < 0) {
+			hcall__crash(vcpu, "could not set the vCPU's registers");
 			return;
 		}
 		vm->started = 1;
-		if (vm->clock_ns < vm->config.start_ns)
-			vm->clock_ns = vm->config.start_ns;
+		if (vcpu->clock_ns < vm->config.start_ns)
+			vcpu->clock_ns = vm->config.start_ns;
 	}
-	/* a guest that was not run (paused, or waiting) catches up: its time stood still */
-	if (vm->clock_ns < vm->window_start_ns)
-		vm->clock_ns = vm->window_start_ns;
-	while (vm->clock_ns < end && !cpu__quit(vm)) {
-		if (vm->state == LS_VM_EXITED || vm->state == LS_VM_CRASHED)
+	/* a vCPU that was not run (paused, waiting, parked) catches up: its time stood still */
+	if (vcpu->clock_ns < vm->window_start_ns)
+		vcpu->clock_ns = vm->window_start_ns;
+	if (vcpu->state == VMM_CPU_PARKED)
+		cpu__unpark(vcpu);
+	while (vcpu->clock_ns < end && !cpu__quit(vm) && !cpu__ended(vm)) {
+		if (vcpu->state == VMM_CPU_PARKED) {
+			vcpu->clock_ns = end;
 			return;
-		if (vm->state == LS_VM_WAITING) {
-			int64_t wake = vm->wait_until_ns;
+		}
+		if (vcpu->state == VMM_CPU_WAITING) {
+			int64_t wake = vcpu->wait_until_ns;
+			int ready;
 
-			if (vm->wake_on_frame) {
-				int64_t next = hcall__frame_ready(vm) ? vm->clock_ns : hcall__next_frame_ns(vm);
+			pthread_mutex_lock(&vm->io_lock);
+			ready = hcall__frame_ready(vcpu);
+			if (vcpu->wake_on_frame) {
+				int64_t next = ready ? vcpu->clock_ns : hcall__next_frame_ns(vm, vcpu->clock_ns);
 
 				if (next < wake)
 					wake = next;
 			}
+			pthread_mutex_unlock(&vm->io_lock);
 			if (wake >= end) {
-				vm->clock_ns = end;
+				vcpu->clock_ns = end;
 				return;
 			}
-			if (wake > vm->clock_ns)
-				vm->clock_ns = wake;
-			vm->state = LS_VM_RUNNING;
-			mailbox->ret = hcall__frame_ready(vm) ? 1 : 0;
+			if (wake > vcpu->clock_ns)
+				vcpu->clock_ns = wake;
+			vcpu->state = VMM_CPU_RUNNING;
+			pthread_mutex_lock(&vm->io_lock);
+			mailbox->ret = hcall__frame_ready(vcpu) ? 1 : 0;
+			pthread_mutex_unlock(&vm->io_lock);
 			continue;
 		}
 		{
-			int64_t stop = end, next = hcall__next_frame_ns(vm);
+			int64_t stop = end, next;
 
+			pthread_mutex_lock(&vm->io_lock);
+			next = hcall__next_frame_ns(vm, vcpu->clock_ns);
+			pthread_mutex_unlock(&vm->io_lock);
 			if (next < stop)
 				stop = next;
-			cpu__quantum(vm, stop, exit_cost_ns);
+			cpu__quantum(vcpu, stop, exit_cost_ns);
 		}
 	}
 }
 
+static int cpu__pin(const struct vmm_vcpu *vcpu)
+{
+	uint64_t mask = vcpu->vm->config.core_mask;
+	int count = __builtin_popcountll(mask), want, seen = 0;
+	cpu_set_t set;
+
+	if (mask == 0)
+		return 0;
+	want = vcpu->index % count;
+	CPU_ZERO(&set);
+	for (int core = 0; core < 64; core++) {
+		if (!(mask & (1ull << core)))
+			continue;
+		if (seen++ == want) {
+			CPU_SET(core, &set);
+			break;
+		}
+	}
+	return sched_setaffinity(0, sizeof set, &set) < 0 ? -errno : 0;
+}
+
 static void *cpu__thread(void *arg)
 {
-	struct vmm_vm *vm = arg;
+	struct vmm_vcpu *vcpu = arg;
+	struct vmm_vm *vm = vcpu->vm;
 	int64_t exit_cost_ns = cpu__exit_cost_ns();
 	int rc;
 
-	cpu__tls_run = vm->run;
+	cpu__tls_run = vcpu->run;
 	rc = cpu__unblock_kick();
-	if (rc == 0 && vm->config.core >= 0) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(vm->config.core, &set);
-		if (sched_setaffinity(0, sizeof set, &set) < 0)
-			rc = -errno;
-	}
+	if (rc == 0)
+		rc = cpu__pin(vcpu);
 	/* Real-time on its core: a host task that preempts the vCPU is not
 	 * counted by its clock, but splits the window into several quanta, and
 	 * each costs an exit whose calibrated cost is only a median (measured
@@ -646,73 +755,82 @@ static void *cpu__thread(void *arg)
 			(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), -20);
 	}
 	if (rc == 0) {
-		rc = cpu__create_timer(&vm->timer);
-		vm->timer_created = rc == 0;
+		rc = cpu__create_timer(&vcpu->timer);
+		vcpu->timer_created = rc == 0;
 	}
 	pthread_mutex_lock(&vm->lock);
-	vm->start_error = rc;
-	vm->done = 1;
+	vcpu->start_error = rc;
+	vm->done++;
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	if (rc < 0)
 		return NULL;
 	for (;;) {
-		int command;
+		int quit;
 
 		pthread_mutex_lock(&vm->lock);
-		while (vm->command == VMM_CMD_NONE)
+		while (vm->command != VMM_CMD_QUIT && !(vm->command == VMM_CMD_WINDOW && vm->generation != vcpu->generation))
 			pthread_cond_wait(&vm->cond, &vm->lock);
-		command = vm->command;
-		if (command == VMM_CMD_WINDOW)
-			vm->command = VMM_CMD_NONE;
+		quit = vm->command == VMM_CMD_QUIT;
+		vcpu->generation = vm->generation;
 		pthread_mutex_unlock(&vm->lock);
-		if (command == VMM_CMD_QUIT)
+		if (quit)
 			break;
-		cpu__window(vm, exit_cost_ns);
+		cpu__window(vcpu, exit_cost_ns);
 		pthread_mutex_lock(&vm->lock);
-		vm->done = 1;
+		vm->done++;
 		pthread_cond_broadcast(&vm->cond);
 		pthread_mutex_unlock(&vm->lock);
 	}
-	if (vm->timer_created)
-		timer_delete(vm->timer);
-	vm->timer_created = 0;
+	if (vcpu->timer_created)
+		timer_delete(vcpu->timer);
+	vcpu->timer_created = 0;
 	return NULL;
 }
 
-int cpu__start_thread(struct vmm_vm *vm)
+int cpu__start_threads(struct vmm_vm *vm)
 {
-	int rc;
+	int rc = 0, created = 0;
 
 	(void)cpu__exit_cost_ns(); /* calibrate before the first window, not inside it */
 	vm->done = 0;
-	rc = pthread_create(&vm->thread, NULL, cpu__thread, vm);
-	if (rc != 0)
-		return -rc;
-	pthread_mutex_lock(&vm->lock);
-	while (!vm->done)
-		pthread_cond_wait(&vm->cond, &vm->lock);
-	rc = vm->start_error;
-	pthread_mutex_unlock(&vm->lock);
-	if (rc < 0) {
-		pthread_join(vm->thread, NULL);
-		return rc;
+	for (int i = 0; i < vm->vcpu_count; i++) {
+		rc = -pthread_create(&vm->vcpus[i].thread, NULL, cpu__thread, &vm->vcpus[i]);
+		if (rc < 0)
+			break;
+		created++;
 	}
-	vm->thread_started = 1;
-	return 0;
+	pthread_mutex_lock(&vm->lock);
+	while (vm->done < created)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	pthread_mutex_unlock(&vm->lock);
+	for (int i = 0; i < created; i++) {
+		if (vm->vcpus[i].start_error < 0 && rc == 0)
+			rc = vm->vcpus[i].start_error;
+		vm->vcpus[i].thread_started = vm->vcpus[i].start_error == 0;
+		if (!vm->vcpus[i].thread_started)
+			pthread_join(vm->vcpus[i].thread, NULL);
+	}
+	if (rc < 0)
+		cpu__stop_threads(vm);
+	return rc;
 }
 
-void cpu__stop_thread(struct vmm_vm *vm)
+void cpu__stop_threads(struct vmm_vm *vm)
 {
-	if (!vm->thread_started)
-		return;
 	pthread_mutex_lock(&vm->lock);
 	vm->command = VMM_CMD_QUIT;
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
-	/* a window in progress sees the quit between quanta; a kick ends the current one */
-	if (vm->timer_created)
-		pthread_kill(vm->thread, VMM_KICK_SIGNAL);
-	pthread_join(vm->thread, NULL);
-	vm->thread_started = 0;
+	for (int i = 0; i < vm->vcpu_count; i++) {
+		struct vmm_vcpu *vcpu = &vm->vcpus[i];
+
+		if (!vcpu->thread_started)
+			continue;
+		/* a window in progress sees the quit between quanta; a kick ends the current one */
+		if (vcpu->timer_created)
+			pthread_kill(vcpu->thread, VMM_KICK_SIGNAL);
+		pthread_join(vcpu->thread, NULL);
+		vcpu->thread_started = 0;
+	}
 }

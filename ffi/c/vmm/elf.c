@@ -9,13 +9,14 @@
 #include <errno.h>
 #include <string.h>
 
-/* Room left below the top of guest memory for the stack. */
+/* Room left below the top of guest memory for the stacks (at least). */
 #define ELF_STACK_BYTES (1ull << 20)
 
 int elf__load(struct vmm_vm *vm, const uint8_t *image, uint64_t length)
 {
 	const Elf64_Ehdr *header = (const Elf64_Ehdr *)image;
-	uint64_t top = vm->mem_size - ELF_STACK_BYTES;
+	uint64_t stacks = (uint64_t)vm->vcpu_count * LS_GUEST_STACK_BYTES;
+	uint64_t top = vm->mem_size - (stacks > ELF_STACK_BYTES ? stacks : ELF_STACK_BYTES);
 	int loaded = 0;
 
 	if (length < sizeof *header || memcmp(header->e_ident, ELFMAG, SELFMAG) != 0 ||

@@ -1,6 +1,6 @@
 /*
- * vm.c — a VM: /dev/kvm, guest memory, and the ls_vm__ API the runtime calls
- * (runtime/live/vm.ts through ffi/vm.ts).
+ * vm.c — a VM: /dev/kvm, guest memory, its vCPUs, and the ls_vm__ API the
+ * runtime calls (runtime/live/vm.ts through ffi/vm.ts).
  *
  * Guest memory is a memfd mapped shared into this process and registered as
  * KVM memory slot 0 at guest physical 0: the VMM reads and writes guest
@@ -76,38 +76,48 @@ static int vm__memory(struct vmm_vm *vm, uint64_t bytes, int numa_node)
 	return 0;
 }
 
-static int vm__create_vcpu(struct vmm_vm *vm, int kvm_fd)
+static int vm__create_vcpu(struct vmm_vm *vm, struct vmm_vcpu *vcpu, int kvm_fd, int index)
 {
 	long size;
 	int khz;
 
-	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
-	if (vm->vcpu_fd < 0)
+	vcpu->vm = vm;
+	vcpu->index = index;
+	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, index);
+	if (vcpu->fd < 0)
 		return -errno;
 	size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (size < (long)sizeof(struct kvm_run))
 		return size < 0 ? -errno : -EPROTO;
-	vm->run = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
-	if (vm->run == MAP_FAILED) {
-		vm->run = NULL;
+	vcpu->run = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
+	if (vcpu->run == MAP_FAILED) {
+		vcpu->run = NULL;
 		return -errno;
 	}
-	vm->run_size = (size_t)size;
-	khz = ioctl(vm->vcpu_fd, KVM_GET_TSC_KHZ, 0);
-	if (khz <= 0)
-		return khz < 0 ? -errno : -EPROTO;
-	vm->tsc_khz = (uint64_t)khz;
-	return 0;
+	vcpu->run_size = (size_t)size;
+	vcpu->state = index == 0 ? VMM_CPU_RUNNING : VMM_CPU_PARKED;
+	vcpu->wait_until_ns = INT64_MAX;
+	if (index == 0) {
+		khz = ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0);
+		if (khz <= 0)
+			return khz < 0 ? -errno : -EPROTO;
+		vm->tsc_khz = (uint64_t)khz;
+	}
+	return cpu__setup(vcpu);
 }
 
 void vm__destroy_bare(struct vmm_vm *vm)
 {
 	if (vm == NULL)
 		return;
-	if (vm->run != NULL)
-		munmap(vm->run, vm->run_size);
-	if (vm->vcpu_fd >= 0)
-		close(vm->vcpu_fd);
+	for (int i = 0; i < (int)LS_GUEST_VCPUS_MAX; i++) {
+		struct vmm_vcpu *vcpu = &vm->vcpus[i];
+
+		if (vcpu->run != NULL)
+			munmap(vcpu->run, vcpu->run_size);
+		if (vcpu->fd >= 0)
+			close(vcpu->fd);
+	}
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->mem != NULL)
@@ -120,23 +130,28 @@ void vm__destroy_bare(struct vmm_vm *vm)
 	free(vm->console);
 	free(vm->arg);
 	pthread_mutex_destroy(&vm->lock);
+	pthread_mutex_destroy(&vm->io_lock);
 	pthread_cond_destroy(&vm->cond);
 	free(vm);
 }
 
-static int vm__create_numa(struct vmm_vm **out, uint64_t memory_bytes, int numa_node)
+static int vm__create_numa(struct vmm_vm **out, uint64_t memory_bytes, int numa_node, int vcpus)
 {
 	struct vmm_vm *vm;
 	int kvm_fd, rc;
 
 	*out = NULL;
-	if (memory_bytes < LS_GUEST_MEMORY_MIN || memory_bytes > LS_GUEST_MEMORY_MAX || memory_bytes % (2ull << 20) != 0)
+	if (memory_bytes < LS_GUEST_MEMORY_MIN || memory_bytes > LS_GUEST_MEMORY_MAX || memory_bytes % (2ull << 20) != 0 ||
+	    vcpus < 1 || vcpus > (int)LS_GUEST_VCPUS_MAX || (uint64_t)vcpus * LS_GUEST_STACK_BYTES + (2ull << 20) > memory_bytes)
 		return -EINVAL;
 	vm = calloc(1, sizeof *vm);
 	if (vm == NULL)
 		return -ENOMEM;
-	vm->vm_fd = vm->vcpu_fd = vm->mem_fd = -1;
+	vm->vm_fd = vm->mem_fd = -1;
+	for (int i = 0; i < (int)LS_GUEST_VCPUS_MAX; i++)
+		vm->vcpus[i].fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->io_lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
 	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm_fd < 0) {
@@ -155,11 +170,11 @@ static int vm__create_numa(struct vmm_vm **out, uint64_t memory_bytes, int numa_
 		goto fail;
 	}
 	rc = vm__memory(vm, memory_bytes, numa_node);
-	if (rc == 0)
-		rc = vm__create_vcpu(vm, kvm_fd);
+	for (int i = 0; rc == 0 && i < vcpus; i++) {
+		rc = vm__create_vcpu(vm, &vm->vcpus[i], kvm_fd, i);
+		vm->vcpu_count = i + 1;
+	}
 	close(kvm_fd);
-	if (rc == 0)
-		rc = cpu__setup(vm);
 	if (rc < 0)
 		goto fail;
 	*out = vm;
@@ -169,9 +184,9 @@ fail:
 	return rc;
 }
 
-int vm__create_bare(struct vmm_vm **out, uint64_t memory_bytes)
+int vm__create_bare(struct vmm_vm **out, uint64_t memory_bytes, int vcpus)
 {
-	return vm__create_numa(out, memory_bytes, -1);
+	return vm__create_numa(out, memory_bytes, -1, vcpus);
 }
 
 int ls_vm__create(const struct ls_vm_config *config, const uint8_t *image, uint64_t image_length,
@@ -183,13 +198,13 @@ int ls_vm__create(const struct ls_vm_config *config, const uint8_t *image, uint6
 	if (config == NULL || image == NULL || out == NULL || !(config->scale > 0))
 		return -EINVAL;
 	*out = NULL;
-	rc = vm__create_numa(&vm, config->memory_bytes, config->numa_node);
+	rc = vm__create_numa(&vm, config->memory_bytes, config->numa_node, config->vcpus < 1 ? 1 : config->vcpus);
 	if (rc < 0)
 		return rc;
 	vm->config = *config;
-	vm->clock_ns = config->start_ns;
 	vm->state = LS_VM_RUNNING;
-	vm->wait_until_ns = INT64_MAX;
+	for (int i = 0; i < vm->vcpu_count; i++)
+		vm->vcpus[i].clock_ns = config->start_ns;
 	/* 32.32 fixed point: ns per tick = 1e6 / kHz, times the scale */
 	vm->mult = (uint64_t)((double)(1000000ull << 32) / (double)vm->tsc_khz * config->scale);
 	vm->arg = strdup(arg != NULL ? arg : "");
@@ -204,7 +219,7 @@ int ls_vm__create(const struct ls_vm_config *config, const uint8_t *image, uint6
 	rc = elf__load(vm, image, image_length);
 	if (rc < 0)
 		goto fail;
-	rc = cpu__start_thread(vm);
+	rc = cpu__start_threads(vm);
 	if (rc < 0)
 		goto fail;
 	*out = (struct ls_vm *)vm;
@@ -222,17 +237,17 @@ int ls_vm__begin(struct ls_vm *handle, int64_t start_ns, int64_t end_ns,
 	if (vm == NULL || end_ns <= start_ns || delivery_count < 0 || (delivery_count > 0 && (deliveries == NULL || delivery_bytes == NULL)))
 		return -EINVAL;
 	pthread_mutex_lock(&vm->lock);
-	if (vm->command != VMM_CMD_NONE || !vm->done) {
+	if (vm->command != VMM_CMD_NONE || vm->done < vm->vcpu_count) {
 		pthread_mutex_unlock(&vm->lock);
 		return -EBUSY;
 	}
 	pthread_mutex_unlock(&vm->lock);
-	/* the thread is parked: its queues are ours until the command is posted */
+	/* the threads are parked: the queues are ours until the window is posted */
 	for (int32_t i = 0; i < delivery_count; i++) {
 		const struct ls_live_delivery *d = &deliveries[i];
 		struct vmm_frame *slot;
 
-		if (vm->state == LS_VM_EXITED || vm->state == LS_VM_CRASHED)
+		if (vm->state != LS_VM_RUNNING)
 			break; /* nobody to receive them */
 		if (vm->rx_count == VMM_RX_MAX || d->length > LS_GUEST_FRAME_MAX) {
 			vm->dropped++;
@@ -248,6 +263,7 @@ int ls_vm__begin(struct ls_vm *handle, int64_t start_ns, int64_t end_ns,
 	vm->window_end_ns = end_ns;
 	pthread_mutex_lock(&vm->lock);
 	vm->done = 0;
+	vm->generation++;
 	vm->command = VMM_CMD_WINDOW;
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
@@ -260,24 +276,54 @@ int ls_vm__end(struct ls_vm *handle, struct ls_vm_result *result, struct ls_live
 	struct vmm_vm *vm = (struct vmm_vm *)handle;
 	int32_t frames = 0;
 	uint32_t used = 0, text;
+	int running = 0, waiting = 0;
 
 	if (vm == NULL || result == NULL)
 		return -EINVAL;
 	pthread_mutex_lock(&vm->lock);
-	while (!vm->done)
+	while (vm->done < vm->vcpu_count)
 		pthread_cond_wait(&vm->cond, &vm->lock);
+	vm->command = VMM_CMD_NONE;
 	pthread_mutex_unlock(&vm->lock);
 
 	memset(result, 0, sizeof *result);
-	result->clock_ns = vm->clock_ns;
-	result->wait_until_ns = vm->wait_until_ns;
-	result->ran_ns = vm->ran_ns;
-	result->overshoot_ns_max = vm->overshoot_ns_max;
-	result->state = vm->state;
+	result->clock_ns = INT64_MIN;
+	result->wait_until_ns = INT64_MAX;
+	for (int i = 0; i < vm->vcpu_count; i++) {
+		struct vmm_vcpu *vcpu = &vm->vcpus[i];
+
+		if (vcpu->state != VMM_CPU_PARKED || i == 0) {
+			if (vcpu->clock_ns > result->clock_ns)
+				result->clock_ns = vcpu->clock_ns;
+		}
+		if (vcpu->state == VMM_CPU_RUNNING)
+			running++;
+		if (vcpu->state == VMM_CPU_WAITING) {
+			waiting++;
+			if (vcpu->wait_until_ns < result->wait_until_ns)
+				result->wait_until_ns = vcpu->wait_until_ns;
+			result->wake_on_frame |= vcpu->wake_on_frame;
+		}
+		/* a start asked of a parked vCPU: it runs in the next window */
+		if (vcpu->state == VMM_CPU_PARKED && vcpu->start_pending)
+			running++;
+		result->ran_ns += vcpu->ran_ns;
+		result->exits += vcpu->exits;
+		result->kicks += vcpu->kicks;
+		if (vcpu->overshoot_ns_max > result->overshoot_ns_max)
+			result->overshoot_ns_max = vcpu->overshoot_ns_max;
+		vcpu->ran_ns = 0;
+		vcpu->overshoot_ns_max = 0;
+		vcpu->exits = 0;
+		vcpu->kicks = 0;
+	}
+	if (vm->state != LS_VM_RUNNING) {
+		result->state = vm->state;
+		result->clock_ns = vm->ended_ns;
+	} else {
+		result->state = running == 0 && waiting > 0 ? LS_VM_WAITING : LS_VM_RUNNING;
+	}
 	result->exit_code = vm->exit_code;
-	result->exits = vm->exits;
-	result->kicks = vm->kicks;
-	result->wake_on_frame = vm->wake_on_frame;
 	memcpy(result->error, vm->error, sizeof result->error);
 	for (int32_t i = 0; i < vm->tx_count; i++) {
 		const struct ls_live_frame *f = &vm->tx[i];
@@ -302,10 +348,6 @@ int ls_vm__end(struct ls_vm *handle, struct ls_vm_result *result, struct ls_live
 	vm->tx_count = 0;
 	vm->tx_used = 0;
 	vm->console_used = 0;
-	vm->ran_ns = 0;
-	vm->overshoot_ns_max = 0;
-	vm->exits = 0;
-	vm->kicks = 0;
 	vm->dropped = 0;
 	return 0;
 }
@@ -316,7 +358,7 @@ int ls_vm__destroy(struct ls_vm *handle)
 
 	if (vm == NULL)
 		return -EINVAL;
-	cpu__stop_thread(vm);
+	cpu__stop_threads(vm);
 	vm__destroy_bare(vm);
 	return 0;
 }

@@ -55,12 +55,51 @@ struct vmm_frame {
 	uint8_t data[LS_GUEST_FRAME_MAX];
 };
 
+struct vmm_vm;
+
+/* One vCPU: its KVM fd, its thread, its clock. */
+struct vmm_vcpu {
+	struct vmm_vm *vm;
+	int index;
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	pthread_t thread;
+	int thread_started;
+	int start_error;
+	timer_t timer;
+	int timer_created;
+	uint64_t generation;     /* the last window it ran */
+
+	/* guest state (owned by its thread during a window) */
+	int64_t clock_ns;
+	int state;               /* VMM_CPU_* */
+	int64_t wait_until_ns;
+	int wake_on_frame;
+	/* a start another vCPU asked for (under the VM's io_lock) */
+	int start_pending;
+	uint64_t start_rip, start_rdi, start_rsp;
+	int64_t start_ns;
+
+	/* its console line */
+	char line[VMM_LINE_MAX];
+	uint32_t line_used;
+	int64_t line_ns;
+
+	/* per window counters */
+	int64_t ran_ns;
+	int64_t overshoot_ns_max;
+	int32_t exits;
+	int32_t kicks;
+};
+
+enum { VMM_CPU_RUNNING = 0, VMM_CPU_WAITING = 1, VMM_CPU_PARKED = 2 };
+
 struct vmm_vm {
 	/* KVM */
 	int vm_fd;
-	int vcpu_fd;
-	struct kvm_run *run;
-	size_t run_size;
+	struct vmm_vcpu vcpus[LS_GUEST_VCPUS_MAX];
+	int vcpu_count;
 	/* guest memory */
 	int mem_fd;
 	uint8_t *mem;
@@ -72,29 +111,24 @@ struct vmm_vm {
 	uint64_t tsc_khz;
 	uint64_t mult;           /* 32.32 virtual ns per TSC tick */
 
-	/* the vCPU thread and its handshake with the controller */
-	pthread_t thread;
-	int thread_started;
+	/* the vCPU threads and their handshake with the controller */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int command;             /* VMM_CMD_* */
-	int done;
-	int start_error;         /* set by the thread if it could not start (timer, affinity) */
-	timer_t timer;
-	int timer_created;
+	uint64_t generation;     /* windows begun */
+	int done;                /* vCPUs done with the current window */
 
-	/* the current window (written by ls_vm__begin before the thread runs it) */
+	/* the current window (written by ls_vm__begin before the threads run it) */
 	int64_t window_start_ns;
 	int64_t window_end_ns;
 
-	/* guest state (owned by the vCPU thread during a window) */
-	int64_t clock_ns;
-	int state;               /* LS_VM_* */
-	int64_t wait_until_ns;
-	int wake_on_frame;
+	/* what the vCPUs share, under io_lock while a window runs */
+	pthread_mutex_t io_lock;
+	int state;               /* LS_VM_RUNNING, LS_VM_EXITED, LS_VM_CRASHED */
 	int exit_code;
+	int64_t ended_ns;        /* the clock of the vCPU that ended it */
 	char error[LS_VM_ERROR_MAX];
-	int started;             /* the guest's first instruction ran (start_ns reached) */
+	int started;             /* vCPU 0 ran its first instruction */
 
 	/* frames for the guest: a FIFO sorted by time */
 	struct vmm_frame *rx;
@@ -108,50 +142,44 @@ struct vmm_vm {
 	uint32_t tx_used;
 	int64_t tx_last_ns;      /* the latest stamp given: frames leave in order */
 
-	/* console: lines of this window, and the line being written */
+	/* console lines of this window */
 	char *console;
 	uint32_t console_used;
-	char line[VMM_LINE_MAX];
-	uint32_t line_used;
-	int64_t line_ns;
-
-	/* per window counters */
-	int64_t ran_ns;
-	int64_t overshoot_ns_max;
-	int32_t exits;
-	int32_t kicks;
 	int32_t dropped;
 };
 
 enum { VMM_CMD_NONE = 0, VMM_CMD_WINDOW = 1, VMM_CMD_QUIT = 2 };
 
 /* cpu.c */
-int cpu__setup(struct vmm_vm *vm);
-int cpu__start_thread(struct vmm_vm *vm);
-void cpu__stop_thread(struct vmm_vm *vm);
+int cpu__setup(struct vmm_vcpu *vcpu);
+int cpu__start_threads(struct vmm_vm *vm);
+void cpu__stop_threads(struct vmm_vm *vm);
 int64_t cpu__exit_cost_ns(void);
 int64_t cpu__kick_cost_ns_get(void);
 int cpu__bench_exits(int32_t count, int64_t *out_ns);
 int cpu__bench_kicks(int32_t count, int64_t quantum_ns, int64_t *out_overshoot_ns);
+/* a vCPU's clock page and mailbox */
+volatile struct ls_guest_clock *cpu__clock(struct vmm_vcpu *vcpu);
+struct ls_guest_mailbox *cpu__mailbox(struct vmm_vcpu *vcpu);
 
-/* hcall.c: handles a KVM_EXIT_IO. Returns 0, or 1 when the guest stopped running (wait, exit). */
-int hcall__io(struct vmm_vm *vm);
-void hcall__console_flush(struct vmm_vm *vm);
-/* a frame is waiting for the guest: in its receive ring, or due by its clock */
-int hcall__frame_ready(struct vmm_vm *vm);
-/* before a KVM_RUN: due frames into the guest's receive ring; after one: the send ring out */
-void hcall__rx_fill(struct vmm_vm *vm);
-void hcall__tx_drain(struct vmm_vm *vm);
-int64_t hcall__next_frame_ns(const struct vmm_vm *vm);
-void hcall__crash(struct vmm_vm *vm, const char *what);
+/* hcall.c: handles a KVM_EXIT_IO (the caller holds no lock) */
+void hcall__io(struct vmm_vcpu *vcpu);
+/* a frame is waiting for this vCPU: in the receive ring, or due by its clock (io_lock held) */
+int hcall__frame_ready(struct vmm_vcpu *vcpu);
+int64_t hcall__next_frame_ns(const struct vmm_vm *vm, int64_t after_ns);
+/* before a KVM_RUN: due frames into the guest's receive ring; after one: the send ring out (io_lock held) */
+void hcall__rx_fill(struct vmm_vcpu *vcpu);
+void hcall__tx_drain(struct vmm_vcpu *vcpu);
+/* the guest ends as crashed (takes io_lock) */
+void hcall__crash(struct vmm_vcpu *vcpu, const char *what);
 
 /* elf.c: copies the image's PT_LOAD segments into guest memory; -ENOEXEC if it is not a guest image. */
 int elf__load(struct vmm_vm *vm, const uint8_t *image, uint64_t length);
 
 /* vm.c: the guest's memory, or NULL when [gpa, gpa + length) is outside it */
 void *vm__guest(struct vmm_vm *vm, uint64_t gpa, uint64_t length);
-/* creates a bare VM (memory + vCPU, no thread) for calibration and benches */
-int vm__create_bare(struct vmm_vm **out, uint64_t memory_bytes);
+/* creates a bare VM (memory + vCPUs, no threads) for calibration and benches */
+int vm__create_bare(struct vmm_vm **out, uint64_t memory_bytes, int vcpus);
 void vm__destroy_bare(struct vmm_vm *vm);
 
 #endif /* LS_VMM_H */
