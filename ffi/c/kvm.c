@@ -21,20 +21,6 @@ static int kvm__check_extension(int fd, long cap)
 	return value < 0 ? 0 : value;
 }
 
-/* KVM_CREATE_VM may fail with EINTR if a signal lands on this thread during
- * setup; retry a few times, never forever. */
-static int kvm__create_vm(int kvm_fd)
-{
-	int fd = -1;
-
-	for (int attempt = 0; attempt < 8; attempt++) {
-		fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
-		if (fd >= 0 || errno != EINTR)
-			break;
-	}
-	return fd < 0 ? -errno : fd;
-}
-
 int ls_kvm__probe(struct ls_kvm_probe *out)
 {
 	int kvm_fd = -1, vm_fd = -1, vcpu_fd = -1, result = 0;
@@ -68,7 +54,7 @@ int ls_kvm__probe(struct ls_kvm_probe *out)
 
 	/* A failed VM creation is a finding, not a probe failure: result stays 0. */
 	start_ns = util__now_ns();
-	vm_fd = kvm__create_vm(kvm_fd);
+	vm_fd = util__kvm_create_vm(kvm_fd);
 	if (vm_fd < 0) {
 		out->error = vm_fd;
 		goto out;

@@ -1,5 +1,8 @@
 #include "util.h"
 
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -79,4 +82,16 @@ long long util__now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int util__kvm_create_vm(int kvm_fd)
+{
+	int fd = -1;
+
+	for (int attempt = 0; attempt < 8; attempt++) {
+		fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+		if (fd >= 0 || errno != EINTR)
+			break;
+	}
+	return fd < 0 ? -errno : fd;
 }

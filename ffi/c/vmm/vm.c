@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "vmm.h"
+#include "../util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,19 +24,6 @@
 #ifndef MPOL_BIND
 #define MPOL_BIND 2
 #endif
-
-/* KVM_CREATE_VM can fail with EINTR when a signal lands during setup. */
-static int vm__create_fd(int kvm_fd)
-{
-	int fd = -1;
-
-	for (int attempt = 0; attempt < 8; attempt++) {
-		fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
-		if (fd >= 0 || errno != EINTR)
-			break;
-	}
-	return fd < 0 ? -errno : fd;
-}
 
 void *vm__guest(struct vmm_vm *vm, uint64_t gpa, uint64_t length)
 {
@@ -163,7 +151,7 @@ static int vm__create_numa(struct vmm_vm **out, uint64_t memory_bytes, int numa_
 		rc = -EPROTO;
 		goto fail;
 	}
-	vm->vm_fd = vm__create_fd(kvm_fd);
+	vm->vm_fd = util__kvm_create_vm(kvm_fd);
 	if (vm->vm_fd < 0) {
 		rc = vm->vm_fd;
 		close(kvm_fd);

@@ -1,6 +1,8 @@
 // Shared helpers for the live cell tests: they use real namespaces, taps and
 // cgroups (we run as root). A missing capability skips them, unless
 // LIVESTACK_REQUIRE_LIVE=1 says this machine must have it: then they fail.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
@@ -141,4 +143,22 @@ export async function waitFor<T>(condition: () => T | null | undefined | false, 
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
     await sleep(5);
   }
+}
+
+/** A CPU hog on every core of the machine (the cells' cores and the controller's): stress-ng, as the
+ *  issue asks, in its own process group so that it and its workers end by that group's id. */
+export function cpuHogs(t: { teardown: (fn: () => void) => void; fail: (message: string) => void }): ChildProcess | null {
+  if (!onPath('stress-ng')) {
+    if (REQUIRE_LIVE) t.fail('stress-ng is missing (apt-get install -y stress-ng)');
+    return null;
+  }
+  const hog = spawn('stress-ng', ['--cpu', String(availableParallelism()), '--timeout', '600s', '--quiet'], { stdio: 'ignore', detached: true });
+  t.teardown(() => {
+    try {
+      process.kill(-hog.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  });
+  return hog;
 }

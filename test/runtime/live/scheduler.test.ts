@@ -1,15 +1,14 @@
 // Real programs under one virtual time: ping over a simulated 10 ms link,
 // sleeps that jump idle time, mixed live and model hosts, at-actions, and a
 // clean machine afterwards. Real namespaces, cgroups, taps and the shim.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { compileText } from '../../../dsl/compile.ts';
 import type { Plan } from '../../../dsl/plan.ts';
 import { collectMetrics, aggregate } from '../../../runtime/report/metrics.ts';
 import { hostLogs } from '../../../runtime/report/summary.ts';
 import { simulate } from '../../../runtime/simulation.ts';
-import { capabilityTest, liveTest, onPath, REQUIRE_LIVE } from './helpers.ts';
+import { capabilityTest, cpuHogs, liveTest, REQUIRE_LIVE } from './helpers.ts';
 
 capabilityTest();
 
@@ -31,24 +30,6 @@ const pingScenario = `scenario "ping" {
 function ourNetns(): string[] {
   const out = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
   return out.split('\n').filter((l) => l.startsWith(`ls-${process.pid}-`));
-}
-
-/** A CPU hog on every core of the machine (the cells' cores and the controller's): stress-ng, as the
- *  issue asks, in its own process group so that it and its workers end by that group's id. */
-function cpuHogs(t: { teardown: (fn: () => void) => void; fail: (message: string) => void }): ChildProcess | null {
-  if (!onPath('stress-ng')) {
-    if (REQUIRE_LIVE) t.fail('stress-ng is missing (apt-get install -y stress-ng)');
-    return null;
-  }
-  const hog = spawn('stress-ng', ['--cpu', String(availableParallelism()), '--timeout', '600s', '--quiet'], { stdio: 'ignore', detached: true });
-  t.teardown(() => {
-    try {
-      process.kill(-hog.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  });
-  return hog;
 }
 
 async function pingRtts(p: Plan) {

@@ -1,11 +1,9 @@
 // kind vm hosts on the KVM backend inside whole runs: idle jumps, exact
 // delivery times between guests and between a guest and a process cell, and
 // virtual CPU time that a host CPU hog does not change.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { compileText } from '../../../dsl/compile.ts';
@@ -14,7 +12,7 @@ import { probeKvm } from '../../../ffi/kvm.ts';
 import { aggregate, collectMetrics } from '../../../runtime/report/metrics.ts';
 import { hostLogs } from '../../../runtime/report/summary.ts';
 import { simulate } from '../../../runtime/simulation.ts';
-import { liveProblems, onPath, REQUIRE_LIVE } from './helpers.ts';
+import { cpuHogs, liveProblems, REQUIRE_LIVE } from './helpers.ts';
 
 const kvm = existsSync('/dev/kvm') && probeKvm().canCreateVm;
 const cells = liveProblems().length === 0;
@@ -123,22 +121,6 @@ vmTest('guest and process cell over 10 ms links: arrivals at send + 10 ms both w
   t.true(Math.abs(guest - 20) <= 0.4, `guest -> cell p50 ${guest}`);
 });
 
-function cpuHog(t: { teardown: (fn: () => void) => void; fail: (message: string) => void }): ChildProcess | null {
-  if (!onPath('stress-ng')) {
-    if (REQUIRE_LIVE) t.fail('stress-ng is missing (apt-get install -y stress-ng)');
-    return null;
-  }
-  const hog = spawn('stress-ng', ['--cpu', String(availableParallelism()), '--timeout', '600s', '--quiet'], { stdio: 'ignore', detached: true });
-  t.teardown(() => {
-    try {
-      process.kill(-hog.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  });
-  return hog;
-}
-
 vmTest('a CPU-bound guest measures the same virtual time alone and next to a host CPU hog (±3%)', async (t) => {
   // 8 loops of ~30 ms per run (10 ms windows: no link bounds them); runs alone and next to stress-ng alternate, and their medians are
   // compared: this VM's own speed drifts by a few % over seconds (a plain C loop: 243-252 ms for the
@@ -159,7 +141,7 @@ vmTest('a CPU-bound guest measures the same virtual time alone and next to a hos
   const loaded: number[] = [];
   for (let round = 0; round < 3; round++) {
     alone.push(...(await loops()));
-    const hog = cpuHog(t);
+    const hog = cpuHogs(t);
     if (hog === null) return;
     await new Promise((resolve) => setTimeout(resolve, 200)); // the hog's workers are up
     loaded.push(...(await loops()));
