@@ -182,6 +182,26 @@ vmTest('cpus 4: four vCPUs compute in parallel in virtual time, taking turns on 
   t.true(result.reachedNs < mean + 25_000_000, `ended at ${result.reachedNs}`);
 });
 
+vmTest('pause, resume and kill act on a guest: paused time passes by it, a killed guest stops', async (t) => {
+  const p = plan(`scenario "actions" {
+  duration 2s
+  host paused { kind vm  image "${guests}spin.c"  run "30000000" }
+  host killed { kind vm  image "${guests}spin.c"  run "2000000000" }
+  at 20ms { pause paused }
+  at 320ms { resume paused }
+  at 100ms { kill killed }
+}`);
+  const result = await simulate(p);
+  const elapsed = Number(/elapsed_ns=(\d+)/.exec(lines(result, 'paused').map((l) => l.line).join('\n'))![1]);
+  t.log(`a ~60 ms loop paused for 300 ms read ${(elapsed / 1e6).toFixed(1)} ms`);
+  t.deepEqual(result.live?.exitCodes.get('paused'), [0]);
+  t.true(elapsed > 300_000_000 && elapsed < 450_000_000, `elapsed ${elapsed}`);
+  t.deepEqual(result.live?.exitCodes.get('killed'), [null]);
+  const last = lines(result, 'killed').at(-1)!;
+  t.is(last.line, '[livestack] cmd1 exited on SIGKILL');
+  t.is(last.timeNs, 100_000_000);
+});
+
 vmTest('the shipped vm scenarios run through the CLI and meet their expectations', async (t) => {
   const { execa } = await import('execa');
   const bin = fileURLToPath(new URL('../../../bin/livestack.js', import.meta.url));
