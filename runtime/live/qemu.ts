@@ -19,8 +19,9 @@
 // is frozen. The guest's TSC under TCG is the host's raw TSC (QEMU's
 // cpu_get_host_ticks, no shim can reach it), so LiveStack boots the guest with
 // clocksource=hpet unless the append says otherwise.
+import { scenarioPath } from './guest.ts';
 import { readFileSync, writeFileSync, accessSync, constants as fsConstants, statSync } from 'node:fs';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import type { Plan, PlanCommand, PlanHost } from '../../dsl/plan.ts';
@@ -64,10 +65,10 @@ export function findProgram(program: string, path = process.env['PATH'] ?? ''): 
   return null;
 }
 
-/** A vm file item (kernel, initrd) as a path: relative ones are relative to the scenario's directory
- *  (baseDir; the CLI passes it), else to the working directory. */
-export function vmPath(path: string, baseDir = process.cwd()): string {
-  return isAbsolute(path) ? path : resolve(baseDir, path);
+/** A vm file item (kernel, initrd) as a path: relative ones are relative to the file that declared the
+ *  host (its source, relative to baseDir: the scenario's directory, which the CLI passes), as `image` is. */
+export function vmPath(path: string, source: string, baseDir = process.cwd()): string {
+  return scenarioPath(path, source, baseDir);
 }
 
 export interface QemuProblem {
@@ -98,7 +99,7 @@ export function qemuProblems(plan: Pick<Plan, 'hosts'>, options: { qemu?: string
     }
     for (const [item, path] of [['kernel', vm.kernel], ['initrd', vm.initrd]] as const) {
       if (path === null) continue;
-      const file = vmPath(path, options.baseDir);
+      const file = vmPath(path, host.source, options.baseDir);
       const stat = statSync(file, { throwIfNoEntry: false });
       if (!stat) problems.push({ host: host.name, message: `${at}: ${item} ${JSON.stringify(file)} does not exist (${PREPARE_HINT}, or point ${item} "…" at your own)` });
       else if (!stat.isFile()) problems.push({ host: host.name, message: `${at}: ${item} ${JSON.stringify(file)} is not a file` });
@@ -215,7 +216,7 @@ export async function prepareQemuCell(cell: Cell, host: PlanHost, plan: Pick<Pla
   } catch (error) {
     throw new CellError(host.name, `cannot bridge the guest's NIC in ${cell.netns}: ${messageOf(error)}`, 'run livestack doctor (tap, ip); the kernel needs bridge support', { cause: error });
   }
-  const kernel = vmPath(vm.kernel, baseDir);
+  const kernel = vmPath(vm.kernel, host.source, baseDir);
   let initrd: string | null = null;
   if (vm.initrd !== null) {
     // Linux unpacks concatenated archives in order (Documentation/driver-api/early-userspace/buffer-format.rst)
@@ -225,7 +226,7 @@ export async function prepareQemuCell(cell: Cell, host: PlanHost, plan: Pick<Pla
       { path: 'etc/hosts', type: 'file', data: `127.0.0.1\tlocalhost\n${hosts}\n` },
     ]));
     initrd = join(cell.dir, 'initrd');
-    writeFileSync(initrd, Buffer.concat([readFileSync(vmPath(vm.initrd, baseDir)), extra]));
+    writeFileSync(initrd, Buffer.concat([readFileSync(vmPath(vm.initrd, host.source, baseDir)), extra]));
   }
   const args = qemuArgs(host, { kernel, initrd, mac: cell.mac, prefixLength: plan.network.prefixLength });
   // exec: QEMU is the launcher's pid, so its exit is the command's and a signal reaches it directly
