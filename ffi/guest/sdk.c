@@ -49,26 +49,33 @@ __attribute__((used, noreturn)) void ls__start(void)
 	ls_exit(main());
 }
 
+static inline uint64_t ls__rdtsc(void);
+
+/* The exit, with the TSC on both sides of it (see struct ls_guest_clock). */
+static inline void ls__out(volatile struct ls_guest_clock *clock, uint32_t call)
+{
+	clock->exit_tsc = ls__rdtsc();
+	__asm__ volatile("outl %0, %w1" : : "a"(call), "Nd"(LS_GUEST_PORT_HCALL) : "memory");
+	clock->resume_tsc = ls__rdtsc();
+	clock->resume_seq = clock->seq;
+}
+
 static int64_t ls__call4(uint32_t call, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
 {
-	volatile struct ls_guest_mailbox *mailbox = MAILBOX;
+	volatile struct ls_guest_clock *clock = CLOCK;
+	volatile struct ls_guest_mailbox *mailbox = (volatile struct ls_guest_mailbox *)((uintptr_t)clock + 0x1000);
 
 	mailbox->a0 = a0;
 	mailbox->a1 = a1;
 	mailbox->a2 = a2;
 	mailbox->a3 = a3;
-	__asm__ volatile("outl %0, %w1" : : "a"(call), "Nd"(LS_GUEST_PORT_HCALL) : "memory");
+	ls__out(clock, call);
 	return mailbox->ret;
 }
 
 static int64_t ls__call(uint32_t call, uint64_t a0, uint64_t a1)
 {
-	volatile struct ls_guest_mailbox *mailbox = MAILBOX;
-
-	mailbox->a0 = a0;
-	mailbox->a1 = a1;
-	__asm__ volatile("outl %0, %w1" : : "a"(call), "Nd"(LS_GUEST_PORT_HCALL) : "memory");
-	return mailbox->ret;
+	return ls__call4(call, a0, a1, 0, 0);
 }
 
 static inline uint64_t ls__rdtsc(void)
@@ -90,6 +97,9 @@ uint64_t ls_now(void)
 		__asm__ volatile("" ::: "memory");
 		base = clock->base_ns;
 		tsc_base = clock->tsc_base;
+		/* resumed from a hypercall in this quantum: the clock starts at that return */
+		if (clock->resume_seq == seq && clock->resume_tsc > tsc_base)
+			tsc_base = clock->resume_tsc;
 		mult = clock->mult;
 		limit = clock->limit_ns;
 		last = clock->last_ns;

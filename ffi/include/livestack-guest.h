@@ -115,6 +115,16 @@ struct ls_guest_clock {
 	uint64_t self;       /* this page's own address (the SDK finds it at %fs:offsetof(self)) */
 	uint32_t cpu;        /* this vCPU's index */
 	uint32_t cpus;       /* how many the guest has */
+	/* Written by the SDK around every hypercall: the TSC just before its
+	 * `out` and just after it returns, with the seq it saw then. Between a
+	 * return and the next `out` the guest ran for exactly that many ticks:
+	 * its clock counts them instead of an exit's calibrated cost (a median:
+	 * entries here take 0-140 us more or less than it), and its readings
+	 * start from the return, not from an estimate of the entry. */
+	uint64_t exit_tsc;
+	uint64_t resume_tsc;
+	uint32_t resume_seq;
+	uint32_t reserved;
 };
 
 struct ls_guest_info {

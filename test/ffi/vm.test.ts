@@ -104,11 +104,14 @@ guestTest('a CPU-bound guest: its virtual time is the CPU its vCPU used, and win
     const vm = Vm.create(config({ cores: [1] }), image('spin'), rounds);
     try {
       let ran = 0;
+      const console: string[] = [];
       for (let at = 0; ; at += windowNs) {
         const r = vm.window(at, at + windowNs);
         ran += r.ranNs;
+        console.push(...r.console.map((c) => c.line));
         if (r.state === VmState.Exited) {
-          const m = /elapsed_ns=(\d+)/.exec(r.console.map((c) => c.line).join('\n'));
+          // the line may come a window before the exit
+          const m = /elapsed_ns=(\d+)/.exec(console.join('\n'));
           return { virtualNs: Number(m![1]), ranNs: ran, clockNs: r.clockNs };
         }
       }

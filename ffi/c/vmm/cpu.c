@@ -493,6 +493,16 @@ int cpu__bench_kicks(int32_t count, int64_t quantum_ns, int64_t *out_overshoot_n
 
 /* ---- the run loop ------------------------------------------------------- */
 
+/* LIVESTACK_VM_TRACE=1: a stderr line per quantum (its exit, the CPU it ran, what its clock was charged) */
+static int cpu__trace(void)
+{
+	static int trace = -1;
+
+	if (trace < 0)
+		trace = getenv("LIVESTACK_VM_TRACE") != NULL;
+	return trace;
+}
+
 static void cpu__write_clock(struct vmm_vcpu *vcpu, int64_t limit_ns)
 {
 	volatile struct ls_guest_clock *clock = cpu__clock(vcpu);
@@ -530,6 +540,7 @@ static void cpu__quantum(struct vmm_vcpu *vcpu, int64_t stop_ns, int64_t exit_co
 	volatile struct ls_guest_clock *clock = cpu__clock(vcpu);
 	int64_t budget_ns = (int64_t)((double)(stop_ns - vcpu->clock_ns) / vm->config.scale);
 	int64_t before, ran, charged, now;
+	uint32_t seq;
 	int rc, error;
 	char what[96];
 
@@ -538,6 +549,7 @@ static void cpu__quantum(struct vmm_vcpu *vcpu, int64_t stop_ns, int64_t exit_co
 	if (budget_ns < CPU_QUANTUM_MIN_NS)
 		budget_ns = CPU_QUANTUM_MIN_NS;
 	cpu__write_clock(vcpu, stop_ns);
+	seq = clock->seq;
 	pthread_mutex_lock(&vm->io_lock);
 	hcall__rx_fill(vcpu);
 	pthread_mutex_unlock(&vm->io_lock);
@@ -552,7 +564,12 @@ static void cpu__quantum(struct vmm_vcpu *vcpu, int64_t stop_ns, int64_t exit_co
 	cpu__arm(vcpu->timer, 0);
 
 	vcpu->ran_ns += ran;
-	{
+	if (rc == 0 && vcpu->run->exit_reason == KVM_EXIT_IO && vcpu->run->io.port == LS_GUEST_PORT_HCALL &&
+	    clock->resume_seq == seq && clock->exit_tsc > clock->resume_tsc) {
+		/* from a hypercall's return to the next hypercall: the guest says
+		 * when it ran (its TSC on both sides), exactly */
+		charged = (int64_t)((double)(clock->exit_tsc - clock->resume_tsc) * 1e6 / (double)vm->tsc_khz);
+	} else {
 		int64_t overhead = rc < 0 ? cpu__kick_cost() : exit_cost_ns;
 
 		charged = ran > overhead ? ran - overhead : 0;
@@ -561,6 +578,11 @@ static void cpu__quantum(struct vmm_vcpu *vcpu, int64_t stop_ns, int64_t exit_co
 	/* never behind what the guest has read (its reads are capped at stop_ns) */
 	if ((int64_t)clock->last_ns > now && (int64_t)clock->last_ns <= stop_ns)
 		now = (int64_t)clock->last_ns;
+	if (cpu__trace())
+		fprintf(stderr, "[vmm] vm %p cpu %d quantum from %lld to stop %lld: rc %d exit %u port %x call %u ran %lld charged %lld exact %d now %lld\n", (void *)vm, vcpu->index,
+			(long long)vcpu->clock_ns, (long long)stop_ns, rc, vcpu->run->exit_reason, vcpu->run->io.port,
+			*(uint32_t *)((uint8_t *)vcpu->run + vcpu->run->io.data_offset), (long long)ran, (long long)charged,
+			clock->resume_seq == seq, (long long)now);
 	vcpu->clock_ns = now;
 	pthread_mutex_lock(&vm->io_lock);
 	hcall__tx_drain(vcpu);
