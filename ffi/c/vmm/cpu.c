@@ -241,6 +241,10 @@ static const uint8_t cpu__stub[] = {
 #define STUB_TSC_GPA (LS_GUEST_SHARED_GPA + 0x80)
 #define STUB_LAST_TSC_GPA (LS_GUEST_SHARED_GPA + 0x88)
 #define STUB_SPIN 26
+/* the quanta the kick's cost is measured on (KICK_NS=… in experiments) */
+#ifndef KICK_CALIBRATION_NS
+#define KICK_CALIBRATION_NS 300000
+#endif
 #define STUB_CLOCK 28
 
 int cpu__setup(struct vmm_vcpu *vcpu)
@@ -262,8 +266,24 @@ int cpu__setup(struct vmm_vcpu *vcpu)
 
 /* ---- exit cost --------------------------------------------------------- */
 
+/* The costs the clocks leave out: an exit and re-entry (a hypercall), a
+ * quantum ended by the kick, and the TSC ticks an entry takes. Each is the
+ * median of a pool of samples: a batch on the stub of every VM created (the
+ * first a large one), so a noisy moment at start does not bias a process's
+ * whole life (measured: one batch gave 84-124 us from process to process). */
+#define COST_POOL 128
+
+struct cpu__pool {
+	int64_t samples[COST_POOL];
+	int count;
+	int next;
+	int64_t median;
+};
+
 static pthread_mutex_t cpu__cost_lock = PTHREAD_MUTEX_INITIALIZER;
-static int64_t cpu__cost_ns = -1;
+static struct cpu__pool cpu__exit_pool, cpu__kick_pool, cpu__entry_pool;
+static int cpu__calibrated;           /* 1: the pools have samples; -1: no guest could run */
+static int64_t cpu__cost_ns;          /* the medians, read without the lock while windows run */
 static int64_t cpu__kick_cost_ns;
 static int64_t cpu__entry_ticks;
 static int64_t cpu__entry_ns;
@@ -277,6 +297,23 @@ static int cpu__compare(const void *a, const void *b)
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
 
 	return (x > y) - (x < y);
+}
+
+static void cpu__pool_add(struct cpu__pool *pool, const int64_t *values, int n)
+{
+	int64_t sorted[COST_POOL];
+
+	for (int i = 0; i < n; i++) {
+		pool->samples[pool->next] = values[i];
+		pool->next = (pool->next + 1) % COST_POOL;
+		if (pool->count < COST_POOL)
+			pool->count++;
+	}
+	if (pool->count == 0)
+		return;
+	memcpy(sorted, pool->samples, (size_t)pool->count * sizeof sorted[0]);
+	qsort(sorted, (size_t)pool->count, sizeof sorted[0], cpu__compare);
+	pool->median = sorted[pool->count / 2];
 }
 
 /* KVM_RUN round trips of the stub (each ends at its `out`): thread CPU or wall
@@ -304,101 +341,125 @@ static int cpu__stub_runs(struct vmm_vm *vm, int32_t count, int64_t *out_ns, int
 
 /* A kicked quantum costs more than a hypercall: the timer signal's delivery
  * and the interrupted entry. A guest that stores the TSC in a loop shows how
- * long it really ran; the rest of the thread's CPU time is the kick's cost. */
-static void cpu__calibrate_kicks(struct vmm_vm *vm)
+ * long it really ran; the rest of the thread's CPU time is the kick's cost.
+ * Returns how many samples it wrote (the first `skip` runs warm up). */
+static int cpu__kick_runs(struct vmm_vm *vm, int count, int skip, int64_t *samples)
 {
 	volatile uint64_t *last = vm__guest(vm, STUB_LAST_TSC_GPA, 8);
 	struct vmm_vcpu *vcpu = &vm->vcpus[0];
 	struct kvm_run *saved = cpu__tls_run;
-	int64_t samples[24];
 	int n = 0;
 	timer_t timer;
 
 	if (cpu__unblock_kick() < 0 || cpu__set_registers(vcpu, VMM_STUB_GPA + STUB_CLOCK, cpu__stack_top(vcpu), 0) < 0 || cpu__create_timer(&timer) < 0)
-		return;
+		return 0;
 	cpu__tls_run = vcpu->run;
-	for (int i = 0; i < 28; i++) {
+	for (int i = 0; i < count + skip; i++) {
 		int64_t before_cpu, ran, guest_ns;
 		uint64_t before_tsc;
 
 		*last = 0;
 		vcpu->run->immediate_exit = 0;
-		cpu__arm(timer, 300000);
+		cpu__arm(timer, KICK_CALIBRATION_NS);
 		before_cpu = cpu__thread_ns();
 		before_tsc = __rdtsc();
 		if (ioctl(vcpu->fd, KVM_RUN, 0) == 0 || errno != EINTR)
 			break;
 		ran = cpu__thread_ns() - before_cpu;
-		if (i < 4 || *last == 0)
+		if (i < skip || *last == 0)
 			continue; /* warming up, or the guest never ran */
 		guest_ns = (int64_t)((double)(*last - before_tsc - (uint64_t)cpu__entry_ticks) * 1e6 / (double)vm->tsc_khz);
-		samples[n++] = ran - guest_ns;
+		if (ran > guest_ns)
+			samples[n++] = ran - guest_ns;
 	}
 	cpu__arm(timer, 0);
 	timer_delete(timer);
 	cpu__tls_run = saved;
-	if (n >= 8) {
-		qsort(samples, (size_t)n, sizeof samples[0], cpu__compare);
-		if (samples[n / 2] > 0)
-			cpu__kick_cost_ns = samples[n / 2];
-	}
+	/* back to the stub's start (a guest is given its entry at its first window) */
+	cpu__set_registers(vcpu, VMM_STUB_GPA, cpu__stack_top(vcpu), 0);
+	return n;
 }
 
-/* Calibrates once per process: the CPU cost of an exit and re-entry (the
- * clock does not count it) and the TSC ticks an entry takes (the clock page's
- * time starts when the guest does, not when KVM_RUN was called). */
-static void cpu__calibrate(void)
+/* A batch of samples on vCPU 0 of `vm`, still in its stub (cost lock held). */
+static void cpu__calibrate_batch(struct vmm_vm *vm, int exits, int kicks)
 {
-	const char *fixed = getenv("LIVESTACK_VM_EXIT_COST_NS");
-	struct vmm_vm *vm = NULL;
-	int64_t samples[48], entries[48];
+	int64_t samples[64], entries[64];
+	int warm = cpu__calibrated == 0 ? 8 : 2, n;
 
-	cpu__cost_ns = 0;
-	cpu__entry_ticks = 0;
-	if (vm__create_bare(&vm, LS_GUEST_MEMORY_MIN, 1) != 0)
+	if (exits + warm > 64 || kicks > 64)
 		return;
-	/* the first few runs fault pages in; medians of the rest */
-	if (cpu__stub_runs(vm, 48, samples, entries, 0) == 0) {
-		qsort(samples + 8, 40, sizeof samples[0], cpu__compare);
-		qsort(entries + 8, 40, sizeof entries[0], cpu__compare);
-		cpu__cost_ns = samples[8 + 20];
-		cpu__entry_ticks = entries[8 + 20] > 0 ? entries[8 + 20] : 0;
-		cpu__entry_ns = (int64_t)((double)cpu__entry_ticks * 1e6 / (double)vm->tsc_khz);
+	if (cpu__stub_runs(vm, exits + warm, samples, entries, 0) != 0) {
+		if (cpu__calibrated == 0)
+			cpu__calibrated = -1;
+		return;
 	}
-	cpu__kick_cost_ns = cpu__cost_ns;
-	cpu__calibrate_kicks(vm);
-	vm__destroy_bare(vm);
-	if (fixed != NULL)
-		cpu__cost_ns = atoll(fixed);
+	cpu__pool_add(&cpu__exit_pool, samples + warm, exits);
+	cpu__pool_add(&cpu__entry_pool, entries + warm, exits);
+	__atomic_store_n(&cpu__cost_ns, cpu__exit_pool.median, __ATOMIC_RELAXED);
+	__atomic_store_n(&cpu__entry_ticks, cpu__entry_pool.median > 0 ? cpu__entry_pool.median : 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&cpu__entry_ns, (int64_t)((double)cpu__entry_ticks * 1e6 / (double)vm->tsc_khz), __ATOMIC_RELAXED);
+	n = cpu__kick_runs(vm, kicks, warm / 2, samples);
+	if (n > 0)
+		cpu__pool_add(&cpu__kick_pool, samples, n);
+	__atomic_store_n(&cpu__kick_cost_ns, cpu__kick_pool.count > 0 ? cpu__kick_pool.median : cpu__cost_ns, __ATOMIC_RELAXED);
+	cpu__calibrated = 1;
 	if (getenv("LIVESTACK_VM_DEBUG") != NULL)
-		fprintf(stderr, "[vmm] exit cost %lld ns, kick cost %lld ns, entry %lld TSC ticks\n",
-			(long long)cpu__cost_ns, (long long)cpu__kick_cost_ns, (long long)cpu__entry_ticks);
+		fprintf(stderr, "[vmm] costs after %d samples: exit %lld ns, kick %lld ns, entry %lld TSC ticks\n",
+			cpu__exit_pool.count, (long long)cpu__cost_ns, (long long)cpu__kick_cost_ns, (long long)cpu__entry_ticks);
+}
+
+/* Adds a batch from a new VM (before its threads start, its vCPU 0 in the stub). */
+static void cpu__calibrate_vm(struct vmm_vm *vm)
+{
+	pthread_mutex_lock(&cpu__cost_lock);
+	if (cpu__calibrated == 0)
+		cpu__calibrate_batch(vm, 48, 24);
+	else if (cpu__calibrated > 0)
+		cpu__calibrate_batch(vm, 8, 4);
+	pthread_mutex_unlock(&cpu__cost_lock);
 }
 
 int64_t cpu__exit_cost_ns(void)
 {
+	const char *fixed = getenv("LIVESTACK_VM_EXIT_COST_NS");
+
 	pthread_mutex_lock(&cpu__cost_lock);
-	if (cpu__cost_ns < 0)
-		cpu__calibrate();
+	if (cpu__calibrated == 0) {
+		struct vmm_vm *vm = NULL;
+
+		if (vm__create_bare(&vm, LS_GUEST_MEMORY_MIN, 1) == 0) {
+			cpu__calibrate_batch(vm, 48, 24);
+			vm__destroy_bare(vm);
+		} else {
+			cpu__calibrated = -1;
+		}
+	}
 	pthread_mutex_unlock(&cpu__cost_lock);
-	return cpu__cost_ns;
+	return fixed != NULL ? atoll(fixed) : cpu__calibrated > 0 ? cpu__cost_ns : 0;
+}
+
+/* the costs now (the pools' medians move as VMs are created) */
+static int64_t cpu__exit_cost_now(void)
+{
+	const char *fixed = getenv("LIVESTACK_VM_EXIT_COST_NS");
+
+	return fixed != NULL ? atoll(fixed) : __atomic_load_n(&cpu__cost_ns, __ATOMIC_RELAXED);
 }
 
 static int64_t cpu__kick_cost(void)
 {
-	(void)cpu__exit_cost_ns();
-	return cpu__kick_cost_ns;
+	return __atomic_load_n(&cpu__kick_cost_ns, __ATOMIC_RELAXED);
 }
 
 int64_t cpu__kick_cost_ns_get(void)
 {
+	(void)cpu__exit_cost_ns();
 	return cpu__kick_cost();
 }
 
 static int64_t cpu__entry_cost_ticks(void)
 {
-	(void)cpu__exit_cost_ns();
-	return cpu__entry_ticks;
+	return __atomic_load_n(&cpu__entry_ticks, __ATOMIC_RELAXED);
 }
 
 int cpu__bench_exits(int32_t count, int64_t *out_ns)
@@ -556,7 +617,7 @@ static void cpu__quantum(struct vmm_vcpu *vcpu, int64_t stop_ns, int64_t exit_co
 	vcpu->run->immediate_exit = 0;
 	/* the guest starts an entry after the timer is armed: one quantum, not a
 	 * quantum and a short remainder (each quantum's overhead is a median) */
-	cpu__arm(vcpu->timer, budget_ns + cpu__entry_ns);
+	cpu__arm(vcpu->timer, budget_ns + __atomic_load_n(&cpu__entry_ns, __ATOMIC_RELAXED));
 	before = cpu__thread_ns();
 	rc = ioctl(vcpu->fd, KVM_RUN, 0);
 	error = errno;
@@ -758,7 +819,6 @@ static void *cpu__thread(void *arg)
 {
 	struct vmm_vcpu *vcpu = arg;
 	struct vmm_vm *vm = vcpu->vm;
-	int64_t exit_cost_ns = cpu__exit_cost_ns();
 	int rc;
 
 	cpu__tls_run = vcpu->run;
@@ -798,7 +858,7 @@ static void *cpu__thread(void *arg)
 		pthread_mutex_unlock(&vm->lock);
 		if (quit)
 			break;
-		cpu__window(vcpu, exit_cost_ns);
+		cpu__window(vcpu, cpu__exit_cost_now());
 		pthread_mutex_lock(&vm->lock);
 		vm->done++;
 		pthread_cond_broadcast(&vm->cond);
@@ -814,7 +874,8 @@ int cpu__start_threads(struct vmm_vm *vm)
 {
 	int rc = 0, created = 0;
 
-	(void)cpu__exit_cost_ns(); /* calibrate before the first window, not inside it */
+	/* before the first window, not inside it: a batch of cost samples from this VM's stub */
+	cpu__calibrate_vm(vm);
 	vm->done = 0;
 	for (int i = 0; i < vm->vcpu_count; i++) {
 		rc = -pthread_create(&vm->vcpus[i].thread, NULL, cpu__thread, &vm->vcpus[i]);
