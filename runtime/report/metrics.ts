@@ -127,7 +127,7 @@ export function evaluate(expectations: readonly PlanExpectation[], metrics: Metr
         return { ...base, passed: value !== null && Math.abs(value - e.value) <= e.tolerance, expected: `${e.aggregate}(${e.metric}) in [${e.value - e.tolerance}, ${e.value + e.tolerance}]`, measured: show(value) };
       }
       case 'exit': {
-        const codes = e.hosts.flatMap((h) => (facts.exitCodes.get(h) ?? [null]).map((c) => `${h}:${c === null ? 'running' : c}`));
+        const codes = e.hosts.flatMap((h) => (facts.exitCodes.get(h) ?? [null]).map((c) => `${h}:${c === null ? 'no exit (running, killed or crashed)' : c}`));
         const passed = e.hosts.every((h) => {
           const list = facts.exitCodes.get(h);
           return list !== undefined && list.length > 0 && list.every((c) => c === e.code);
