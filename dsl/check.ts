@@ -171,6 +171,11 @@ export class ScenarioChecker {
       this.report(Codes.wrongValueType, value.span, `${what} needs ${unitExamples[kind]}, not a string`);
       return undefined;
     }
+    if (!Number.isFinite(v.value)) {
+      // a literal of hundreds of digits reads as Infinity, which no plan (JSON) can hold
+      this.report(Codes.outOfRange, value.span, `${what} is too large to be a number`, 'write it with fewer digits');
+      return undefined;
+    }
     if (v.unit === '') {
       if (kind === 'plain') return v.value;
       this.report(Codes.missingUnit, value.span, `${what} needs a ${kind} unit, e.g. ${example(kind, v.text)}`, `units: ${unitHints[kind]}`);

@@ -1297,6 +1297,8 @@ function regressionInputs(): FuzzInput[] {
       `scenario "r" { duration 1s host h { run "x" }\n${lines(30_000, () => 'expect h exit 0')} }`),
     make('commands-of-timeline', 'check.ts commandsOf() filters the whole timeline for each host of an expect: quadratic',
       `scenario "r" { duration 1s host h[1..100000] { run "x" }\nat 1ms {\n${lines(20_000, (i) => `run h${i + 1} "y"`)}\n}\nexpect h[1..100000] exit 0 }`),
+    make('number-literal-infinity', 'check.ts quantity(): a literal of 400 digits reads as Infinity, and the plan held it (not JSON-serialisable); LS2004 now',
+      `scenario "r" { duration 1s host a { run "x" } metric m from a match "(1)" expect mean(m) within ${'9'.repeat(400)}.5 +- 0.4 expect mean(m) < ${'9'.repeat(400)} }`),
   ];
 }
 
