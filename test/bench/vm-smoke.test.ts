@@ -13,6 +13,7 @@ vmTest('bench/vm.ts --smoke: every row runs', async (t) => {
   // FFI, exits, 3 kick quanta, create, 2 CPU rows, idle
   t.is(rows.length, 9);
   for (const row of rows) t.true(Number.isFinite(row.ratio) && row.ratio > 0, row.name);
-  // the sleeping guest is jumped over, not waited for
-  t.true(rows[8]!.ratio > 5, rows[8]!.figure);
+  // the sleeping guest is jumped over, not waited for (real time would be a ratio of at most 1; the run's
+  // set-up, VM creation and calibration included, took 0.03-0.4 s for the 2 s in slow phases of this machine)
+  t.true(rows[8]!.ratio > 2, rows[8]!.figure);
 });
