@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { DEFAULT_CGROUP_ROOT, probeCgroups } from '../../ffi/cgroup.ts';
 import { setFrozenV1, setFrozenV2 } from '../../ffi/cell.ts';
 import { CellError, codeOf, messageOf, sleepSync } from './errors.ts';
-import { CGROUP_TOP, cgroupCellPath, cgroupRunPath } from './names.ts';
+import { cgroupCellPath, cgroupRunPath } from './names.ts';
 
 export const CGROUP_ROLES = ['cpuset', 'cpu', 'cpuacct', 'memory', 'pids', 'freezer'] as const;
 export type CgroupRole = (typeof CGROUP_ROLES)[number];
@@ -331,7 +331,6 @@ export class CellCgroups {
       for (const hierarchy of hierarchies(layout)) {
         try {
           removeIfEmpty(join(hierarchy, cgroupRunPath(runId)));
-          removeIfEmpty(join(hierarchy, CGROUP_TOP));
         } catch {
           // as above
         }
@@ -521,7 +520,6 @@ export class CellCgroups {
     for (const hierarchy of hierarchies(this.layout)) {
       try {
         removeIfEmpty(join(hierarchy, cgroupRunPath(this.runId)));
-        removeIfEmpty(join(hierarchy, CGROUP_TOP));
       } catch (error) {
         failures.push(`${hierarchy}: ${messageOf(error)}`);
       }
@@ -578,6 +576,5 @@ export class FreezerSentinel {
 export function removeRunCgroups(layout: CgroupLayout, runId: string): void {
   for (const hierarchy of hierarchies(layout)) {
     removeIfEmpty(join(hierarchy, cgroupRunPath(runId)));
-    removeIfEmpty(join(hierarchy, CGROUP_TOP));
   }
 }

@@ -11,6 +11,10 @@
 //   tap (briefly)   ls<pid>-<seq>  in the root namespace, until moved and renamed eth0
 import { randomBytes } from 'node:crypto';
 
+/** The top cgroup of every run, in every hierarchy. It is created when needed and never removed: a
+ *  run tearing down removed it when it was empty, while another run (a second agent on the machine,
+ *  or the same agent's next run) had just passed its mkdir -p, whose cgroups then vanished under it
+ *  (ENOENT on cpuset.cpus, ENODEV on cgroup.freeze: fresh-clone CI runs, two agents on one machine). */
 export const CGROUP_TOP = 'livestack';
 export const DEFAULT_SHM_ROOT = '/dev/shm';
 export const DEFAULT_NETNS_DIR = '/run/netns';

@@ -94,17 +94,7 @@ export function cleanupStale(options: StaleOptions = {}): StaleReport {
         });
       }
     }
-    for (const hierarchy of hierarchies(layout)) {
-      attempt(join(hierarchy, CGROUP_TOP), () => {
-        try {
-          if (listDir(join(hierarchy, CGROUP_TOP)).every((name) => !statSync(join(hierarchy, CGROUP_TOP, name)).isDirectory())) {
-            removeCgroupTree(join(hierarchy, CGROUP_TOP), 0);
-          }
-        } catch (error) {
-          if (codeOf(error) !== 'EBUSY' && codeOf(error) !== 'ENOTEMPTY') throw error;
-        }
-      });
-    }
+    // the top (livestack/) stays, empty or not: removing it raced with other runs' set-up (names.ts)
   });
 
   // 2. Network namespaces: kill what still lives in one (moved out of the
