@@ -105,6 +105,8 @@ export interface LiveSchedulerOptions {
   baseDir?: string;
   /** kvm guests' images by host name, instead of building them from their `image` path (agents: the coordinator built them) */
   images?: ReadonlyMap<string, Uint8Array>;
+  /** deliveries written by the spinner on the cell's core (default: unless LIVESTACK_HANDOFF=0) */
+  handoff?: boolean;
 }
 
 export interface LiveStats {
@@ -134,6 +136,7 @@ export class LiveScheduler {
   private readonly vms = new Map<string, VmCell>();
   private readonly baseDir: string;
   private readonly images: ReadonlyMap<string, Uint8Array>;
+  private readonly handoff: boolean;
   private readonly actions: PlanAction[];
   private nextAction = 0;
   private registry: Cells | undefined;
@@ -153,6 +156,7 @@ export class LiveScheduler {
     this.onNotice = options.onNotice ?? ((message) => process.stderr.write(`livestack: ${message}\n`));
     this.baseDir = options.baseDir ?? process.cwd();
     this.images = options.images ?? new Map();
+    this.handoff = options.handoff ?? HANDOFF;
   }
 
   private readonly onNotice: (message: string) => void;
@@ -228,7 +232,7 @@ export class LiveScheduler {
       this.cells.set(host.name, {
         host, node, cell, clock,
         pending: commands.map((c) => ({ ...c })),
-        running: 0, exits: [], idleWindows: 0, paused: false, threads: [], core: HANDOFF ? cpus[0] ?? -1 : -1,
+        running: 0, exits: [], idleWindows: 0, paused: false, threads: [], core: this.handoff ? cpus[0] ?? -1 : -1,
       });
     }
   }

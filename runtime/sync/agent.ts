@@ -359,7 +359,11 @@ class Session {
       return;
     }
     const images = new Map(Object.entries(message.images ?? {}).map(([name, base64]) => [name, Buffer.from(String(base64), 'base64')]));
-    const scheduler = new LiveScheduler(part.plan, part.liveNodes, { onNotice: (line) => this.log(`run ${this.runId}: ${line}`), images });
+    // no hand-off of deliveries to a spinner on the cell's core: agents sharing a machine each keep
+    // spinners on the same cores, and a spinner of the other agent's (idle class too) holds the core for
+    // ms at a time (two agents on one machine, with the hand-off: 2 of 6 runs of their tests lost or
+    // delayed deliveries; without: 0 of 4)
+    const scheduler = new LiveScheduler(part.plan, part.liveNodes, { onNotice: (line) => this.log(`run ${this.runId}: ${line}`), images, handoff: false });
     this.scheduler = scheduler;
     this.liveWork = scheduler.setup().then(
       () => {
