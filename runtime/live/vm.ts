@@ -89,6 +89,11 @@ export class VmCell {
     if (memory < MEMORY_MIN_BYTES || memory > MEMORY_MAX_BYTES) {
       throw new CellError(host.name, `${host.source}: memory ${host.memoryBytes} B is outside what a guest can have (4 MiB to 1 GiB)`, 'set memory between 4MiB and 1GiB');
     }
+    // every vCPU has a 256 KiB stack below the top of guest memory, and the image needs room under them
+    const needed = host.cpus * 256 * 1024 + PAGE_2MIB;
+    if (memory < needed) {
+      throw new CellError(host.name, `${host.source}: memory ${memory >> 20} MiB is too little for ${host.cpus} vCPUs`, `set memory ${Math.ceil(needed / PAGE_2MIB) * 2}MiB or more`);
+    }
     const image = options.image ?? guestImage(host.name, scenarioPath(vm.image, host.source, options.baseDir), host.source);
     const first = host.commands[0];
     let handle: Vm;

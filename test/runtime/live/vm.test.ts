@@ -202,6 +202,19 @@ vmTest('pause, resume and kill act on a guest: paused time passes by it, a kille
   t.is(last.timeNs, 100_000_000);
 });
 
+vmTest('a guest that cannot fit its vCPUs, or has no image, is refused with the line and what to do', async (t) => {
+  const tooSmall = plan(`scenario "m" {
+  duration 1s
+  host g { kind vm  image "${guests}hello.c"  cpus 16  memory 4MiB }
+}`);
+  await t.throwsAsync(simulate(tooSmall), { message: /host g: vm\.scn:3: memory 4 MiB is too little for 16 vCPUs \(set memory 6MiB or more\)/ });
+  const missing = plan(`scenario "m" {
+  duration 1s
+  host g { kind vm  image "${guests}nope.c" }
+}`);
+  await t.throwsAsync(simulate(missing), { message: /host g: vm\.scn:3: image .*nope\.c does not exist/ });
+});
+
 vmTest('the shipped vm scenarios run through the CLI and meet their expectations', async (t) => {
   const { execa } = await import('execa');
   const bin = fileURLToPath(new URL('../../../bin/livestack.js', import.meta.url));
