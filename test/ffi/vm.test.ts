@@ -28,10 +28,12 @@ const config = (overrides: Partial<VmConfig> = {}): VmConfig => ({
 /** Runs a guest in 10 ms windows until it exits (or maxNs). */
 function runToExit(vm: Vm, maxNs = 60e9) {
   const console: Array<{ timeNs: number; line: string }> = [];
+  let totalRanNs = 0;
   for (let t = 0; t < maxNs; t += 10_000_000) {
     const r = vm.window(t, t + 10_000_000);
     console.push(...r.console);
-    if (r.state === VmState.Exited || r.state === VmState.Crashed) return { ...r, console };
+    totalRanNs += r.ranNs;
+    if (r.state === VmState.Exited || r.state === VmState.Crashed) return { ...r, console, totalRanNs };
   }
   throw new Error('the guest did not exit');
 }
@@ -99,7 +101,7 @@ guestTest('a guest that faults is reported as crashed with its RIP, and a bad im
 
 guestTest('a CPU-bound guest: its virtual time is the CPU its vCPU used, and windows do not change it', (t) => {
   // the same loop, once in 10 ms windows and once in 2 ms windows (5x the kicks)
-  const rounds = '60000000';
+  const rounds = '30000000';
   const elapsed = (windowNs: number) => {
     const vm = Vm.create(config({ cores: [1] }), image('spin'), rounds);
     try {
@@ -119,8 +121,12 @@ guestTest('a CPU-bound guest: its virtual time is the CPU its vCPU used, and win
       vm.destroy();
     }
   };
-  const coarse = elapsed(10_000_000);
-  const fine = elapsed(2_000_000);
+  // alternating, the least of 3 each: this machine's speed drifts by up to ~20% between runs in a slow
+  // phase, which the least of several runs leaves out
+  const runs = [10_000_000, 2_000_000, 10_000_000, 2_000_000, 10_000_000, 2_000_000].map((windowNs) => ({ windowNs, ...elapsed(windowNs) }));
+  const least = (windowNs: number) => runs.filter((r) => r.windowNs === windowNs).reduce((a, b) => (b.virtualNs < a.virtualNs ? b : a));
+  const coarse = least(10_000_000);
+  const fine = least(2_000_000);
   t.log(`10 ms windows: ${coarse.virtualNs / 1e6} ms virtual (vCPU ran ${coarse.ranNs / 1e6} ms); 2 ms windows: ${fine.virtualNs / 1e6} ms (${fine.ranNs / 1e6} ms)`);
   // virtual time never exceeds what the vCPU ran (exits are not counted)
   t.true(coarse.clockNs <= coarse.ranNs * 1.01 + 1e6);
@@ -137,15 +143,18 @@ guestTest('cpu_scale 2: the same work reads twice the virtual time', (t) => {
     const vm = Vm.create(config({ scale, cores: [1] }), image('spin'), '40000000');
     try {
       const r = runToExit(vm);
-      return Number(/elapsed_ns=(\d+)/.exec(r.console[0]!.line)![1]);
+      // virtual time per ns of CPU the vCPU ran: this machine's speed drifts by up to ~20% between two
+      // runs in a slow phase (a CI run: 87 ms, then 105 ms of CPU for the same loop), which this cancels
+      return { virtualNs: Number(/elapsed_ns=(\d+)/.exec(r.console[0]!.line)![1]), ranNs: r.totalRanNs };
     } finally {
       vm.destroy();
     }
   };
   const one = run(1);
   const two = run(2);
-  t.log(`scale 1: ${one / 1e6} ms, scale 2: ${two / 1e6} ms`);
-  t.true(Math.abs(two / one - 2) < 0.2, `ratio ${two / one}`);
+  const ratio = two.virtualNs / two.ranNs / (one.virtualNs / one.ranNs);
+  t.log(`scale 1: ${one.virtualNs / 1e6} ms virtual for ${one.ranNs / 1e6} ms of CPU; scale 2: ${two.virtualNs / 1e6} ms for ${two.ranNs / 1e6} ms`);
+  t.true(Math.abs(ratio - 2) < 0.2, `ratio ${ratio}`);
 });
 
 guestTest('the exit cost is calibrated; exits and kicks can be timed (bench hooks)', (t) => {
