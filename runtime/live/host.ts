@@ -33,3 +33,11 @@ export class LiveHostNode extends HostNode {
     }
   }
 }
+
+/** Model frames carry only headers; a cell's tap or a guest needs the whole frame (zero payload). */
+export function frameBytes(bytes: Uint8Array, wireBytes: number): Uint8Array {
+  if (bytes.length >= wireBytes) return bytes;
+  const out = new Uint8Array(wireBytes);
+  out.set(bytes);
+  return out;
+}

@@ -18,7 +18,7 @@ import type { Partition } from '../core/partition.ts';
 import { EventKind } from '../model/nodes.ts';
 import type { Cell, CellExit, CellLine } from './cell.ts';
 import { Cells } from './cells.ts';
-import { LiveHostNode } from './host.ts';
+import { frameBytes, LiveHostNode } from './host.ts';
 import { cleanupStale } from './stale.ts';
 import { isKvmHost } from './kinds.ts';
 import { VmCell } from './vm.ts';
@@ -549,13 +549,6 @@ export class LiveScheduler {
   }
 }
 
-/** Model frames carry only headers; a tap needs the whole frame (zero payload). */
-function frameBytes(bytes: Uint8Array, wireBytes: number): Uint8Array {
-  if (bytes.length >= wireBytes) return bytes;
-  const out = new Uint8Array(wireBytes);
-  out.set(bytes);
-  return out;
-}
 
 /** ping carries file capabilities, so the loader ignores LD_PRELOAD for it (CELLS-FACTS pitfall 2): a plain
  *  copy has none, and cells find it first on their PATH (cells run as root, which needs no capability). */

@@ -11,7 +11,7 @@ import type { Partition } from '../core/partition.ts';
 import { EventKind } from '../model/nodes.ts';
 import { CellError, messageOf } from './errors.ts';
 import { guestImage, scenarioPath } from './guest.ts';
-import type { LiveHostNode } from './host.ts';
+import { frameBytes, type LiveHostNode } from './host.ts';
 import { isKvmHost } from './kinds.ts';
 
 /** Guest memory when the host has no `memory`. */
@@ -49,21 +49,13 @@ export class VmCell {
   waitUntilNs: number | null = null;
   wakeOnFrame = false;
   exitCode: number | null = null;
-  exitSignal: string | null = null;
   paused = false;
   private running = false;
-  /** totals over the run */
-  ranNs = 0;
-  exits = 0;
-  kicks = 0;
-  overshootNsMax = 0;
-  framesDropped = 0;
 
   private constructor(
     readonly host: PlanHost,
     readonly node: LiveHostNode,
     private vm: Vm | null,
-    readonly cores: readonly number[],
   ) {
     const first = host.commands[0];
     this.command = first?.name ?? 'guest';
@@ -108,7 +100,7 @@ export class VmCell {
         code === 8 ? 'the image is not a guest program: build it with the guest SDK (ffi/guest/guest.ld), or give the .c file'
           : 'check /dev/kvm (livestack doctor)', { cause: error });
     }
-    return new VmCell(host, node, handle, options.cores);
+    return new VmCell(host, node, handle);
   }
 
   get done(): boolean {
@@ -145,11 +137,6 @@ export class VmCell {
     this.clockNs = r.clockNs;
     this.waitUntilNs = r.waitUntilNs;
     this.wakeOnFrame = r.wakeOnFrame;
-    this.ranNs += r.ranNs;
-    this.exits += r.exits;
-    this.kicks += r.kicks;
-    this.overshootNsMax = Math.max(this.overshootNsMax, r.overshootNsMax);
-    this.framesDropped += r.framesDropped;
     // lines of several vCPUs come in the order they were written, each stamped by its vCPU's clock
     for (const line of r.console.sort((a, b) => a.timeNs - b.timeNs)) this.node.log.push({ timeNs: line.timeNs, line: line.line });
     for (const f of r.frames) {
@@ -160,7 +147,6 @@ export class VmCell {
         this.exitCode = r.exitCode;
         this.node.log.push({ timeNs: r.clockNs, line: `[livestack] ${this.command} exited ${r.exitCode}` });
       } else {
-        this.exitSignal = 'crash';
         this.node.log.push({ timeNs: r.clockNs, line: `[livestack] ${this.command} crashed: ${r.error}` });
       }
     }
@@ -172,7 +158,6 @@ export class VmCell {
   kill(atNs: number): void {
     if (this.done) return;
     this.state = VmState.Exited;
-    this.exitSignal = 'SIGKILL';
     this.node.log.push({ timeNs: atNs, line: `[livestack] ${this.command} exited on SIGKILL` });
   }
 
@@ -190,10 +175,3 @@ export class VmCell {
   }
 }
 
-/** Model frames carry only headers; a guest gets the whole frame (zero payload). */
-function frameBytes(bytes: Uint8Array, wireBytes: number): Uint8Array {
-  if (bytes.length >= wireBytes) return bytes;
-  const out = new Uint8Array(wireBytes);
-  out.set(bytes);
-  return out;
-}
