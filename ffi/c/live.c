@@ -24,6 +24,7 @@
 #include "livestack.h"
 #include "livestack-clock.h"
 #include "ring.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -110,16 +111,6 @@ static int live__host_index(uint32_t ip, int32_t host_count)
 	return index < host_count ? (int)index : -1;
 }
 
-static void live__mac(uint8_t *mac, int index)
-{
-	mac[0] = 0x02;
-	mac[1] = 0x4c;
-	mac[2] = 0x53;
-	mac[3] = (uint8_t)(index >> 16);
-	mac[4] = (uint8_t)(index >> 8);
-	mac[5] = (uint8_t)index;
-}
-
 /* The simulated network answers ARP itself (no broadcast flooding): returns 1 if
  * the frame was an ARP request for a simulated host and was answered. */
 static int live__answer_arp(int tap_fd, const uint8_t *frame, uint32_t length, int32_t host_count)
@@ -135,13 +126,13 @@ static int live__answer_arp(int tap_fd, const uint8_t *frame, uint32_t length, i
 	if (owner < 0)
 		return 1; /* nobody has it: swallow the request, as an empty network would */
 	memcpy(reply, frame + 6, 6);            /* to the asker */
-	live__mac(reply + 6, owner);            /* from the owner */
+	util__host_mac(reply + 6, owner);            /* from the owner */
 	reply[12] = 0x08;
 	reply[13] = 0x06;
 	memcpy(reply + 14, frame + 14, 6);      /* htype, ptype, hlen, plen */
 	reply[20] = 0;
 	reply[21] = 2;                          /* reply */
-	live__mac(reply + 22, owner);           /* sender MAC */
+	util__host_mac(reply + 22, owner);           /* sender MAC */
 	memcpy(reply + 28, frame + 38, 4);      /* sender IP = the asked address */
 	memcpy(reply + 32, frame + 22, 6);      /* target MAC = the asker */
 	memcpy(reply + 38, frame + 28, 4);      /* target IP = the asker's */
@@ -323,7 +314,7 @@ static void live__address(uint8_t *frame, uint32_t length, int32_t host_count)
 	ip = ((uint32_t)frame[30] << 24) | ((uint32_t)frame[31] << 16) | ((uint32_t)frame[32] << 8) | frame[33];
 	owner = live__host_index(ip, host_count);
 	if (owner >= 0)
-		live__mac(frame, owner);
+		util__host_mac(frame, owner);
 }
 
 /* Takes every frame waiting in a cell's ring and stamps it with the cell's

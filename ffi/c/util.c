@@ -95,3 +95,13 @@ int util__kvm_create_vm(int kvm_fd)
 	}
 	return fd < 0 ? -errno : fd;
 }
+
+void util__host_mac(unsigned char mac[6], int index)
+{
+	mac[0] = 0x02;
+	mac[1] = 0x4c;
+	mac[2] = 0x53;
+	mac[3] = (unsigned char)(index >> 16);
+	mac[4] = (unsigned char)(index >> 8);
+	mac[5] = (unsigned char)index;
+}

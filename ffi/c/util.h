@@ -25,6 +25,9 @@ int util__list_add(char *buf, size_t len, const char *word);
 /* CLOCK_MONOTONIC in ns. */
 long long util__now_ns(void);
 
+/* The MAC the simulated network gives the host of a plan index (process cells and guests alike). */
+void util__host_mac(unsigned char mac[6], int index);
+
 /* KVM_CREATE_VM on an open /dev/kvm: the VM's fd or -errno. It may fail with
  * EINTR if a signal lands during setup; retried a few times, never forever. */
 int util__kvm_create_vm(int kvm_fd);

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "vmm.h"
+#include "../util.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -14,35 +15,27 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t bench__now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* The call koffi makes in bench/vm.ts, through a pointer the compiler cannot inline. */
 static int (*volatile bench__target)(void) = ls_abi_version;
 
 long long ls_vm__bench_calls(int32_t count)
 {
-	int64_t start = bench__now_ns();
+	int64_t start = util__now_ns();
 	int sum = 0;
 
 	for (int32_t i = 0; i < count; i++)
 		sum += bench__target();
 	__asm__ volatile("" : : "r"(sum));
-	return bench__now_ns() - start;
+	return util__now_ns() - start;
 }
 
 long long ls_vm__bench_syscalls(int32_t count)
 {
-	int64_t start = bench__now_ns();
+	int64_t start = util__now_ns();
 
 	for (int32_t i = 0; i < count; i++)
 		syscall(SYS_getppid);
-	return bench__now_ns() - start;
+	return util__now_ns() - start;
 }
 
 static volatile sig_atomic_t bench__fired;
@@ -87,11 +80,11 @@ int ls_vm__bench_timer(int32_t count, int64_t quantum_ns, int64_t *out_overshoot
 		bench__fired = 0;
 		spec.it_value.tv_sec = quantum_ns / 1000000000LL;
 		spec.it_value.tv_nsec = quantum_ns % 1000000000LL;
-		start = bench__now_ns();
+		start = util__now_ns();
 		timer_settime(timer, 0, &spec, NULL);
 		while (!bench__fired)
 			; /* a spinning host thread: what a vCPU in its guest looks like to the timer */
-		out_overshoot_ns[i] = bench__now_ns() - start - quantum_ns;
+		out_overshoot_ns[i] = util__now_ns() - start - quantum_ns;
 	}
 	timer_delete(timer);
 out:

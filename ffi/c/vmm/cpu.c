@@ -21,6 +21,7 @@
  */
 #define _GNU_SOURCE
 #include "vmm.h"
+#include "../util.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -89,14 +90,6 @@ static int64_t cpu__thread_ns(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int64_t cpu__wall_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
@@ -325,12 +318,12 @@ static int cpu__stub_runs(struct vmm_vm *vm, int32_t count, int64_t *out_ns, int
 	struct vmm_vcpu *vcpu = &vm->vcpus[0];
 
 	for (int32_t i = 0; i < count; i++) {
-		int64_t before = wall ? cpu__wall_ns() : cpu__thread_ns();
+		int64_t before = wall ? util__now_ns() : cpu__thread_ns();
 		uint64_t tsc = __rdtsc();
 
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0)
 			return -errno;
-		out_ns[i] = (wall ? cpu__wall_ns() : cpu__thread_ns()) - before;
+		out_ns[i] = (wall ? util__now_ns() : cpu__thread_ns()) - before;
 		if (entry_ticks != NULL)
 			entry_ticks[i] = (int64_t)(*guest_tsc - tsc);
 		if (vcpu->run->exit_reason != KVM_EXIT_IO || vcpu->run->io.port != LS_GUEST_PORT_HCALL)
@@ -419,9 +412,22 @@ static void cpu__calibrate_vm(struct vmm_vm *vm)
 	pthread_mutex_unlock(&cpu__cost_lock);
 }
 
+/* LIVESTACK_VM_EXIT_COST_NS: an exit cost to use instead of the calibrated one (-1: none), read once */
+static int64_t cpu__fixed_exit_cost(void)
+{
+	static int64_t fixed = -2;
+
+	if (fixed == -2) {
+		const char *text = getenv("LIVESTACK_VM_EXIT_COST_NS");
+
+		fixed = text != NULL ? atoll(text) : -1;
+	}
+	return fixed;
+}
+
 int64_t cpu__exit_cost_ns(void)
 {
-	const char *fixed = getenv("LIVESTACK_VM_EXIT_COST_NS");
+	int64_t fixed = cpu__fixed_exit_cost();
 
 	pthread_mutex_lock(&cpu__cost_lock);
 	if (cpu__calibrated == 0) {
@@ -435,15 +441,15 @@ int64_t cpu__exit_cost_ns(void)
 		}
 	}
 	pthread_mutex_unlock(&cpu__cost_lock);
-	return fixed != NULL ? atoll(fixed) : cpu__calibrated > 0 ? cpu__cost_ns : 0;
+	return fixed >= 0 ? fixed : cpu__calibrated > 0 ? cpu__cost_ns : 0;
 }
 
 /* the costs now (the pools' medians move as VMs are created) */
 static int64_t cpu__exit_cost_now(void)
 {
-	const char *fixed = getenv("LIVESTACK_VM_EXIT_COST_NS");
+	int64_t fixed = cpu__fixed_exit_cost();
 
-	return fixed != NULL ? atoll(fixed) : __atomic_load_n(&cpu__cost_ns, __ATOMIC_RELAXED);
+	return fixed >= 0 ? fixed : __atomic_load_n(&cpu__cost_ns, __ATOMIC_RELAXED);
 }
 
 static int64_t cpu__kick_cost(void)
@@ -539,11 +545,11 @@ int cpu__bench_kicks(int32_t count, int64_t quantum_ns, int64_t *out_overshoot_n
 		int64_t before;
 
 		vcpu->run->immediate_exit = 0;
-		before = cpu__wall_ns();
+		before = util__now_ns();
 		cpu__arm(timer, quantum_ns);
 		if (ioctl(vcpu->fd, KVM_RUN, 0) == 0 || errno != EINTR)
 			rc = -EPROTO;
-		out_overshoot_ns[i] = cpu__wall_ns() - before - quantum_ns;
+		out_overshoot_ns[i] = util__now_ns() - before - quantum_ns;
 	}
 	cpu__arm(timer, 0);
 	cpu__tls_run = saved;
@@ -874,8 +880,10 @@ int cpu__start_threads(struct vmm_vm *vm)
 {
 	int rc = 0, created = 0;
 
-	/* before the first window, not inside it: a batch of cost samples from this VM's stub */
+	/* before the first window, not inside it: a batch of cost samples from this VM's stub (and the
+	 * override read once, before the vCPU threads read it) */
 	cpu__calibrate_vm(vm);
+	(void)cpu__fixed_exit_cost();
 	vm->done = 0;
 	for (int i = 0; i < vm->vcpu_count; i++) {
 		rc = -pthread_create(&vm->vcpus[i].thread, NULL, cpu__thread, &vm->vcpus[i]);

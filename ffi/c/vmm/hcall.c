@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "vmm.h"
+#include "../util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -185,13 +186,7 @@ static int64_t hcall__info(struct vmm_vcpu *vcpu, uint64_t gva)
 	memset(info, 0, sizeof *info);
 	info->address = vm->config.address;
 	info->prefix_length = vm->config.prefix_length;
-	/* the same MAC as a process cell of this index (ffi/c/live.c) */
-	info->mac[0] = 0x02;
-	info->mac[1] = 0x4c;
-	info->mac[2] = 0x53;
-	info->mac[3] = (uint8_t)(index >> 16);
-	info->mac[4] = (uint8_t)(index >> 8);
-	info->mac[5] = (uint8_t)index;
+	util__host_mac(info->mac, index);
 	info->host_index = (uint16_t)index;
 	info->memory_bytes = vm->mem_size;
 	info->tsc_khz = vm->tsc_khz;
