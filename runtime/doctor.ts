@@ -6,9 +6,9 @@
 // liblivestack.so cannot be loaded it says so and falls back to what plain
 // file checks can tell.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants as fsConstants, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, release } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { DEFAULT_CGROUP_ROOT, V1_CONTROLLERS, probeCgroups } from '../ffi/cgroup.ts';
 import type { CgroupProbe } from '../ffi/cgroup.ts';
 import { probeKvm } from '../ffi/kvm.ts';
@@ -20,6 +20,8 @@ import { DEFAULT_RESCTRL_ROOT, probeResctrl } from '../ffi/resctrl.ts';
 import type { ResctrlProbe } from '../ffi/resctrl.ts';
 import { probeTap } from '../ffi/tap.ts';
 import { DEFAULT_GUEST_CACHE } from './live/qemu-guest.ts';
+// PATH, then the sbin directories (ip lives there and a non-root PATH often lacks them)
+import { findProgram } from './live/qemu.ts';
 import type { TapProbe } from '../ffi/tap.ts';
 
 export type CapabilityStatus = 'ok' | 'partial' | 'missing';
@@ -366,28 +368,11 @@ function hasHypervisorFlag(): boolean {
   }
 }
 
-// sbin directories are searched too: ip lives there and a non-root PATH
-// often lacks them.
-function findOnPath(program: string): string | null {
-  const directories = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
-  for (const directory of directories) {
-    if (!directory) continue;
-    const candidate = join(directory, program);
-    try {
-      accessSync(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // not here: keep looking
-    }
-  }
-  return null;
-}
-
 // `backend qemu` vm hosts (runtime/live/qemu.ts): QEMU's x86-64 system emulator with TCG (no KVM needed),
 // run inside a process cell. The guest a scenario boots is its own file; the one scenarios/vm/ uses is
 // reported when it has been prepared.
 function checkQemu(): Finding {
-  const path = findOnPath('qemu-system-x86_64');
+  const path = findProgram('qemu-system-x86_64');
   if (!path) return missing('qemu-system-x86_64 is not on PATH: backend qemu vm hosts cannot run', QEMU_BACKEND_HINT);
   const result = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 3000 });
   const version = result.stdout?.match(/version\s+(\S+)/)?.[1];
@@ -406,7 +391,7 @@ function checkQemu(): Finding {
 
 function checkTool(key: CapabilityKey): Finding {
   const [, program, debianPackage, purpose] = TOOLS.find(([toolKey]) => toolKey === key)!;
-  const path = findOnPath(program);
+  const path = findProgram(program);
   if (!path) return missing(`${program} is not on PATH (${purpose})`, `apt-get install -y ${debianPackage}`);
   return ok(`${program} at ${path}`);
 }
