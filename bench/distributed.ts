@@ -4,7 +4,7 @@
 //
 //   npx tsx bench/distributed.ts                # 64 and 1,000 hosts, 1 process vs 2 agents
 //   npx tsx bench/distributed.ts --hosts 64     # one size only
-//   npx tsx bench/distributed.ts --repeat 3     # the fastest of 3 runs of each side (default)
+//   npx tsx bench/distributed.ts --pairs 5      # 5 alternating runs of each side, median ratio (default)
 //   npx tsx bench/distributed.ts --smoke        # 16 hosts, 0.2 s: same trace hash, figures printed
 //
 // Topology: two sites, each with leaves of 16 hosts (host–leaf 50 us, 1 Gbit/s),
@@ -18,7 +18,7 @@
 // (advance messages per window, of them null ones carrying no events, the time
 // each agent waited rather than simulated), and protocol throughput (events/s and
 // round trips/s over one loopback connection). Exits 0 whatever the ratios.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -94,10 +94,14 @@ export interface AgentProcessHandle {
 
 /** Starts `livestack agent` on 127.0.0.1 (a free port) and waits for its "listening on" line. */
 export function startAgent(name: string, tokenFile: string): Promise<AgentProcessHandle> {
-  const child = spawn(process.execPath, [join(root, 'bin', 'livestack.js'), 'agent', '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--name', name], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_AGENT_NODE_ARGS: extra node options for the agents, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const argv = [...nodeArgs, join(root, 'bin', 'livestack.js'), 'agent', '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--name', name];
+  const cpu = process.env.BENCH_PIN === undefined ? undefined : process.env.BENCH_PIN.split(',')[name.endsWith('b') ? 1 : 0];
+  const child = cpu === undefined ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn('taskset', ['-c', cpu, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  child.stderr!.on("data", (c: Buffer) => { err += c.toString(); if (process.env.BENCH_AGENT_STDERR) process.stderr.write(c); });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -105,6 +109,7 @@ export function startAgent(name: string, tokenFile: string): Promise<AgentProces
     }, 60_000);
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
+      if (process.env.BENCH_AGENT_STDERR) process.stderr.write(c);
       const match = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
       if (match === null) return;
       clearTimeout(timer);
@@ -112,7 +117,7 @@ export function startAgent(name: string, tokenFile: string): Promise<AgentProces
         address: { host: '127.0.0.1', port: Number(match[1]), name },
         child,
         stop: () => {
-          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+          if (child.exitCode === null && child.signalCode === null) child.kill(process.env.BENCH_AGENT_NODE_ARGS ? 'SIGTERM' : 'SIGKILL');
         },
       });
     });
@@ -132,12 +137,18 @@ export interface Comparison {
   /** star: every event and time advance goes through the coordinator; direct: agents exchange them among themselves */
   mode: Mode;
   events: number;
+  /** alternating runs of each side */
+  pairs: number;
+  /** median of the 1-process runs */
   singleWallS: number;
-  /** simulateDistributed() as a whole: connect, ship the plan, run, collect results */
+  /** median of simulateDistributed() runs as a whole: connect, ship the plan, run, collect results */
   distributedWallS: number;
   /** the window loop alone */
   loopWallS: number;
+  /** median over the pairs of (2 agents / 1 process) */
   ratio: number;
+  /** the least and greatest pair ratio */
+  ratioRange: [number, number];
   hashesMatch: boolean;
   windowNs: number;
   windows: number;
@@ -153,69 +164,130 @@ export interface Comparison {
 }
 
 /**
- * The 1-process baseline, in a fresh process like the agents (a long-lived bench process runs
- * the same simulation up to 2× slower: its heap holds the earlier runs and the coordinator).
+ * The 1-process side: simulate() in a process of its own, started once per shape and
+ * kept, like the agents (a bench process that also runs the coordinator and the
+ * earlier sizes runs the same simulation up to 2× slower). Each run() is one whole
+ * simulate() of the plan, network build included.
  */
-export function baseline(shape: SitesShape, repeat: number): { wallS: number; traceHash: string; events: number } {
-  const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--baseline', String(shape.hosts), String(shape.durationNs), String(repeat)], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 20 });
-  if (child.status !== 0) throw new Error(`the 1-process baseline failed: ${child.stderr}`);
-  return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { wallS: number; traceHash: string; events: number };
-}
+export class BaselineWorker {
+  private readonly child: ChildProcess;
+  private buffered = '';
+  private waiting: Array<{ resolve: (r: BaselineRun) => void; reject: (e: Error) => void }> = [];
+  private stderr = '';
 
-async function runBaseline(shape: SitesShape, repeat: number): Promise<void> {
-  const plan = compileSites(shape);
-  let wallS = Infinity;
-  let result: Awaited<ReturnType<typeof simulate>> | null = null;
-  for (let k = 0; k < repeat; k++) {
-    const start = performance.now();
-    result = await simulate(plan);
-    wallS = Math.min(wallS, (performance.now() - start) / 1000);
+  constructor(shape: SitesShape) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--baseline-server', String(shape.hosts), String(shape.durationNs)], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
+    this.child.stdout!.on('data', (c: Buffer) => {
+      this.buffered += c.toString();
+      for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
+        const line = this.buffered.slice(0, nl);
+        this.buffered = this.buffered.slice(nl + 1);
+        this.waiting.shift()?.resolve(JSON.parse(line) as BaselineRun);
+      }
+    });
+    this.child.once('exit', (code) => {
+      for (const w of this.waiting.splice(0)) w.reject(new Error(`the 1-process baseline exited (${code}): ${this.stderr}`));
+    });
   }
-  console.log(JSON.stringify({ wallS, traceHash: result!.traceHash, events: result!.events }));
+
+  run(): Promise<BaselineRun> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.child.stdin!.write('run\n');
+    });
+  }
+
+  stop(): void {
+    this.child.stdin!.end();
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
 }
 
-/** The fastest of `repeat` runs of each side (the first runs also warm the JIT). */
-export async function compare(shape: SitesShape, agents: readonly AgentAddress[], token: Buffer, repeat = 1, mode: Mode = 'star', single = baseline(shape, repeat + 1)): Promise<Comparison> {
+export interface BaselineRun {
+  wallS: number;
+  traceHash: string;
+  events: number;
+}
+
+async function baselineServer(shape: SitesShape): Promise<void> {
   const plan = compileSites(shape);
-  // the baseline's fresh process makes one more run than asked: its first run warms the JIT, as the smoke run warms the agents
-  const singleWallS = single.wallS;
-  let distributedWallS = Infinity;
-  let result: DistributedResult | null = null;
-  for (let k = 0; k < repeat; k++) {
-    const start = performance.now();
-    const run = await simulateDistributed(plan, { agents, token, direct: mode === 'direct' });
-    const wallS = (performance.now() - start) / 1000;
-    if (run.failure !== null) throw new Error(run.failure);
-    if (wallS < distributedWallS) {
-      distributedWallS = wallS;
-      result = run;
+  let lines = '';
+  for await (const chunk of process.stdin) {
+    lines += String(chunk);
+    for (let nl = lines.indexOf('\n'); nl >= 0; nl = lines.indexOf('\n')) {
+      lines = lines.slice(nl + 1);
+      const start = performance.now();
+      const result = await simulate(plan);
+      const wallS = (performance.now() - start) / 1000;
+      process.stdout.write(JSON.stringify({ wallS, traceHash: result.traceHash, events: result.events }) + '\n');
     }
   }
-  if (result === null) throw new Error('repeat must be ≥ 1');
-  const loopS = result.loopMs / 1000;
-  const steps = result.agents.reduce((n, a) => n + a.counters.steps, 0);
-  const nullSteps = result.agents.reduce((n, a) => n + a.counters.nullSteps, 0);
-  const windows = Math.max(1, result.windows);
-  // Advance + Done per step, plus heartbeats: two frames per step is the floor
-  const frames = 2 * steps;
-  return {
-    shape,
-    mode,
-    events: single.events,
-    singleWallS,
-    distributedWallS,
-    loopWallS: loopS,
-    ratio: distributedWallS / singleWallS,
-    hashesMatch: single.traceHash === result.traceHash && single.events === result.events,
-    windowNs: result.windowNs,
-    windows: result.windows,
-    advancesPerWindow: steps / windows,
-    nullPerWindow: nullSteps / windows,
-    eventsCrossed: result.messages,
-    waitingS: result.agents.map((a) => Math.max(0, loopS - a.counters.busyNs / 1e9)),
-    busyS: result.agents.map((a) => a.counters.busyNs / 1e9),
-    framesPerSec: frames / Math.max(loopS, 1e-9),
-  };
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/**
+ * `pairs` runs of each side, alternating (1 process, then 2 agents): this machine
+ * changes speed by up to 2× from one second to the next, so a ratio of two runs far
+ * apart in time measures the machine. The ratio is the median of the pairs' ratios;
+ * the wall times shown are the medians of each side. Both sides are warm: the
+ * worker runs once first, the agents ran the smoke size.
+ */
+export async function compare(shape: SitesShape, agents: readonly AgentAddress[], token: Buffer, pairs = 1, mode: Mode = 'star', worker?: BaselineWorker): Promise<Comparison> {
+  const plan = compileSites(shape);
+  const own = worker === undefined ? new BaselineWorker(shape) : null;
+  const single = worker ?? own!;
+  try {
+    if (own !== null) await single.run();
+    const singles: BaselineRun[] = [];
+    const runs: Array<{ wallS: number; run: DistributedResult }> = [];
+    for (let k = 0; k < Math.max(1, pairs); k++) {
+      singles.push(await single.run());
+      const start = performance.now();
+      const run = await simulateDistributed(plan, { agents, token, direct: mode === 'direct' });
+      const wallS = (performance.now() - start) / 1000;
+      if (run.failure !== null) throw new Error(run.failure);
+      runs.push({ wallS, run });
+    }
+    const ratios = runs.map((r, k) => r.wallS / singles[k]!.wallS);
+    // the figures of the pair whose ratio is the median (the loop, waits and counts)
+    const middle = ratios.indexOf([...ratios].sort((a, b) => a - b)[(ratios.length - 1) >> 1]!);
+    const result = runs[middle]!.run;
+    const loopS = result.loopMs / 1000;
+    const steps = result.agents.reduce((n, a) => n + a.counters.steps, 0);
+    const nullSteps = result.agents.reduce((n, a) => n + a.counters.nullSteps, 0);
+    const windows = Math.max(1, result.windows);
+    // Advance + Done per step, plus heartbeats: two frames per step is the floor
+    const frames = 2 * steps;
+    const first = singles[0]!;
+    return {
+      shape,
+      mode,
+      events: first.events,
+      pairs: runs.length,
+      singleWallS: median(singles.map((x) => x.wallS)),
+      distributedWallS: median(runs.map((r) => r.wallS)),
+      loopWallS: loopS,
+      ratio: median(ratios),
+      ratioRange: [Math.min(...ratios), Math.max(...ratios)],
+      hashesMatch: singles.every((x) => x.traceHash === first.traceHash && x.events === first.events) && runs.every((r) => r.run.traceHash === first.traceHash && r.run.events === first.events),
+      windowNs: result.windowNs,
+      windows: result.windows,
+      advancesPerWindow: steps / windows,
+      nullPerWindow: nullSteps / windows,
+      eventsCrossed: result.messages,
+      waitingS: result.agents.map((a) => Math.max(0, loopS - a.counters.busyNs / 1e9)),
+      busyS: result.agents.map((a) => a.counters.busyNs / 1e9),
+      framesPerSec: frames / Math.max(loopS, 1e-9),
+    };
+  } finally {
+    own?.stop();
+  }
 }
 
 // ---- raw protocol throughput ----
@@ -277,7 +349,7 @@ export async function protocolThroughput(events = 200_000, batch = 1000, roundTr
 function row(c: Comparison): string[] {
   return [
     String(c.shape.hosts), c.mode, `${c.shape.durationNs / 1e9}`, c.events.toLocaleString('en-US'), c.singleWallS.toFixed(3), c.distributedWallS.toFixed(3), c.loopWallS.toFixed(3),
-    `${c.ratio.toFixed(2)}×`, `${c.windowNs / 1e6}ms`, String(c.windows), c.advancesPerWindow.toFixed(2), c.nullPerWindow.toFixed(2),
+    `${c.ratio.toFixed(2)}× [${c.ratioRange[0].toFixed(2)}–${c.ratioRange[1].toFixed(2)}]`, `${c.windowNs / 1e6}ms`, String(c.windows), c.advancesPerWindow.toFixed(2), c.nullPerWindow.toFixed(2),
     c.waitingS.map((w) => w.toFixed(2)).join('/'), c.busyS.map((w) => w.toFixed(2)).join('/'), Math.round(c.framesPerSec).toLocaleString('en-US'), c.hashesMatch ? 'same' : 'DIFFERENT',
   ];
 }
@@ -296,7 +368,7 @@ export interface BenchReport {
 }
 
 /** Starts two agents, warms them up, runs every shape, stops the agents. */
-export async function runBench(shapes: readonly SitesShape[], options: { repeat?: number; warm?: boolean; protocolEvents?: number; roundTrips?: number; log?: (line: string) => void } = {}): Promise<BenchReport> {
+export async function runBench(shapes: readonly SitesShape[], options: { pairs?: number; warm?: boolean; protocolEvents?: number; roundTrips?: number; log?: (line: string) => void } = {}): Promise<BenchReport> {
   const dir = mkdtempSync(join(tmpdir(), 'livestack-bench-'));
   const tokenFile = join(dir, 'token');
   const token = Buffer.from(`bench-${process.pid}-${Date.now()}-token`);
@@ -313,8 +385,13 @@ export async function runBench(shapes: readonly SitesShape[], options: { repeat?
     const comparisons: Comparison[] = [];
     for (const shape of shapes) {
       options.log?.(`${shape.hosts} hosts, ${shape.durationNs / 1e9} s virtual…`);
-      const single = baseline(shape, (options.repeat ?? 1) + 1);
-      for (const mode of ['star', 'direct'] as const) comparisons.push(await compare(shape, agents, token, options.repeat ?? 1, mode, single));
+      const worker = new BaselineWorker(shape);
+      try {
+        await worker.run(); // warm-up
+        for (const mode of ['star', 'direct'] as const) comparisons.push(await compare(shape, agents, token, options.pairs ?? 1, mode, worker));
+      } finally {
+        worker.stop();
+      }
     }
     const protocol = await protocolThroughput(options.protocolEvents, 1000, options.roundTrips);
     const problems = comparisons.filter((c) => !c.hashesMatch).map((c) => `${c.shape.hosts} hosts (${c.mode}): the trace hash of 2 agents differs from 1 process`);
@@ -328,9 +405,10 @@ export async function runBench(shapes: readonly SitesShape[], options: { repeat?
 export function printReport(report: BenchReport, log: (line: string) => void = console.log): void {
   log(formatTable(report.comparisons));
   log('');
-  log('1-proc s = simulate() in a fresh process (fastest run after a warm-up run); 2-agent s = simulateDistributed() from this process with');
-  log('2 warm agent processes: connect, handshake, ship the plan, run, collect results (fastest of --repeat). loop s = the window loop alone.');
-  log('ratio = 2-agent s / 1-proc s; goal ≤ 1.2×. mode star: events and time advances go through the coordinator (one round trip per');
+  log('1-proc s = simulate() in a process of its own (kept warm, like the agents); 2-agent s = simulateDistributed() from this process with');
+  log('2 warm agent processes: connect, handshake, ship the plan, run, collect results. Both are medians of --pairs alternating runs of each');
+  log('side (this machine changes speed by up to 2× within seconds). loop s = the window loop alone (of the median pair).');
+  log('ratio = median over the pairs of 2-agent s / 1-proc s (least–greatest in brackets); goal ≤ 1.2×. mode star: events and time advances go through the coordinator (one round trip per');
   log('window); direct: the agents send them to each other (one hop per window), the coordinator only starts and watches.');
   log('adv/win = Advance (star) or Round (direct) messages per window over both agents (star skips an agent with nothing before the horizon); null/win = of them, the');
   log('ones carrying no events (pure time advances). wait s = per agent, loop time not spent simulating (sync overhead); busy s = simulating.');
@@ -342,9 +420,9 @@ export function printReport(report: BenchReport, log: (line: string) => void = c
 
 // ---- command line ----
 
-function parseArgs(argv: string[]): { smoke: boolean; shapes: SitesShape[]; repeat: number } {
+function parseArgs(argv: string[]): { smoke: boolean; shapes: SitesShape[]; pairs: number } {
   let smoke = false;
-  let repeat = 3;
+  let pairs = 5;
   let shapes = SIZES;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -353,23 +431,23 @@ function parseArgs(argv: string[]): { smoke: boolean; shapes: SitesShape[]; repe
       const n = Number(argv[++i]);
       shapes = SIZES.filter((s) => s.hosts === n);
       if (shapes.length === 0) shapes = [{ hosts: n, durationNs: 1_000_000_000 }];
-    } else if (arg === '--repeat') {
-      repeat = Math.max(1, Math.floor(Number(argv[++i])) || 1);
+    } else if (arg === '--pairs') {
+      pairs = Math.max(1, Math.floor(Number(argv[++i])) || 1);
     } else if (arg === '--help' || arg === '-h') {
-      console.log('usage: npx tsx bench/distributed.ts [--smoke] [--hosts N] [--repeat 3]   (the fastest of --repeat runs of each side is reported)');
+      console.log('usage: npx tsx bench/distributed.ts [--smoke] [--hosts N] [--pairs 5]   (--pairs alternating runs of each side; the median ratio is reported)');
       process.exit(0);
     } else throw new Error(`unknown option ${arg}`);
   }
-  return { smoke, shapes, repeat };
+  return { smoke, shapes, pairs };
 }
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  if (argv[0] === '--baseline') return runBaseline({ hosts: Number(argv[1]), durationNs: Number(argv[2]) }, Number(argv[3]));
+  if (argv[0] === '--baseline-server') return baselineServer({ hosts: Number(argv[1]), durationNs: Number(argv[2]) });
   const args = parseArgs(argv);
   const shapes = args.smoke ? [SMOKE] : args.shapes;
   console.log(`distributed bench: two-site networks, 1 process vs 2 agents (separate processes on loopback), WAN ${WAN_LATENCY}`);
-  const report = await runBench(shapes, { log: (l) => console.log(l), repeat: args.smoke ? 1 : args.repeat, ...(args.smoke ? { warm: false, protocolEvents: 20_000, roundTrips: 500 } : {}) });
+  const report = await runBench(shapes, { log: (l) => console.log(l), pairs: args.smoke ? 1 : args.pairs, ...(args.smoke ? { warm: false, protocolEvents: 20_000, roundTrips: 500 } : {}) });
   console.log('');
   printReport(report);
   if (report.problems.length > 0) {

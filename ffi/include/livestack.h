@@ -335,6 +335,14 @@ LS_API int ls_vm__destroy(struct ls_vm *vm);
 LS_API long long ls_vm__exit_cost_ns(void);
 /* ...and of a quantum ended by the kick (0 for both: no ring-3 guest runs here). */
 LS_API long long ls_vm__kick_cost_ns(void);
+/* Distributed sync (ffi/c/sync.c): waits up to budget_ns for one of count
+ * (<= 64) sockets to be readable, spinning with sched_yield instead of
+ * sleeping, and reads what it holds (up to len bytes) into buf. Returns the
+ * bytes read (*which = the socket's index), 0 if the budget ran out, -EPIPE at
+ * end of stream or hang-up (nothing consumed), or -errno. */
+LS_API long ls_sync__spin_recv(const int32_t *fds, int32_t count, void *buf, int64_t len,
+			       int64_t budget_ns, int32_t *which);
+
 /* Bench hooks: KVM_RUN round trips of a guest that only writes a port
  * (count of them, host ns each into out_ns), and a quantum kick's overshoot. */
 LS_API int ls_vm__bench_exits(int32_t count, int64_t *out_ns);

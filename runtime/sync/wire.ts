@@ -450,38 +450,49 @@ export class WireConnection {
     public options: ConnectionOptions,
   ) {
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      if (this.closed) return;
-      this.lastReceivedMs = Date.now();
-      this.bytesReceived += chunk.length;
-      this.reader.append(chunk);
-      // one frame at a time: handling a frame (authentication) may change the limit for the next
-      for (;;) {
-        if (this.closed) return;
-        let frame: Frame | null;
-        try {
-          frame = this.reader.read();
-        } catch (error) {
-          // a reader bug must not take the process down: drop this connection only
-          this.reject(error instanceof WireError ? error : new WireError('malformed', `unreadable frame: ${(error as Error).message}`));
-          return;
-        }
-        if (frame === null) return;
-        this.framesReceived++;
-        if (frame.type === FrameType.Heartbeat) continue;
-        try {
-          this.onFrame(frame);
-        } catch (error) {
-          if (error instanceof WireError) this.reject(error);
-          else this.fail(`${(error as Error).message}`);
-        }
-      }
-    });
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', (error: NodeJS.ErrnoException) => {
       const reset = error.code === 'ECONNRESET' || error.code === 'EPIPE';
       this.close(reset ? `the connection was closed by the peer (${error.code})` : `socket error: ${error.code ?? error.message}`);
     });
     socket.on('close', () => this.close('the connection was closed by the peer'));
+  }
+
+  /**
+   * True when bytes read from the socket's fd behind Node's back (ffi/sync.ts) may be
+   * handed to receive(): nothing read by Node is still waiting in the stream's buffer.
+   */
+  canReceiveDirectly(): boolean {
+    return !this.closed && this.socket.readableLength === 0 && !this.socket.isPaused();
+  }
+
+  /** Bytes from the socket, in order: from Node's 'data' events, or read directly (canReceiveDirectly). */
+  receive(chunk: Buffer): void {
+    if (this.closed) return;
+    this.lastReceivedMs = Date.now();
+    this.bytesReceived += chunk.length;
+    this.reader.append(chunk);
+    // one frame at a time: handling a frame (authentication) may change the limit for the next
+    for (;;) {
+      if (this.closed) return;
+      let frame: Frame | null;
+      try {
+        frame = this.reader.read();
+      } catch (error) {
+        // a reader bug must not take the process down: drop this connection only
+        this.reject(error instanceof WireError ? error : new WireError('malformed', `unreadable frame: ${(error as Error).message}`));
+        return;
+      }
+      if (frame === null) return;
+      this.framesReceived++;
+      if (frame.type === FrameType.Heartbeat) continue;
+      try {
+        this.onFrame(frame);
+      } catch (error) {
+        if (error instanceof WireError) this.reject(error);
+        else this.fail(`${(error as Error).message}`);
+      }
+    }
   }
 
   /** Heartbeats every heartbeatMs; a silent peer is dropped after timeoutMs. */
