@@ -18,6 +18,11 @@
 // (advance messages per window, of them null ones carrying no events, the time
 // each agent waited rather than simulated), and protocol throughput (events/s and
 // round trips/s over one loopback connection). Exits 0 whatever the ratios.
+//
+// Environment: BENCH_PIN=0,1 pins agent a and b to those CPUs (as if each had a
+// machine of its own); BENCH_AGENT_NODE_ARGS passes node options to the agents
+// (e.g. "--cpu-prof --cpu-prof-dir=DIR": they then stop with SIGTERM, so the
+// profile is written); BENCH_AGENT_STDERR=1 shows the agents' output.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
