@@ -25,10 +25,13 @@ test('dsl/ imports only dsl/', (t) => {
   for (const file of files) for (const target of localImports(file)) t.true(target.startsWith('dsl/'), `${file} imports ${target}`);
 });
 
-test('only runtime/live and runtime/doctor import ffi/', (t) => {
+// runtime/sync/ may use ffi/sync.ts alone: its agents spin on their sockets in C while they wait
+// for peers (a sleeping receiver costs a VM exit per window on a nested machine; ffi/c/sync.c)
+test('only runtime/live and runtime/doctor import ffi/ (and runtime/sync the socket spinner)', (t) => {
   for (const file of [...tsFiles('runtime'), ...tsFiles('dsl'), ...tsFiles('cli')]) {
     for (const target of localImports(file)) {
-      if (target.startsWith('ffi/')) t.true(file.startsWith('runtime/live/') || file === 'runtime/doctor.ts', `${file} imports ${target}`);
+      const allowed = file.startsWith('runtime/live/') || file === 'runtime/doctor.ts' || (file.startsWith('runtime/sync/') && target === 'ffi/sync.ts');
+      if (target.startsWith('ffi/')) t.true(allowed, `${file} imports ${target}`);
     }
   }
   t.pass();
