@@ -107,9 +107,10 @@ interface DirectRun {
  * How long an agent in direct mode spins on its sockets for the peers' Round messages
  * before it sleeps in the event loop (LIVESTACK_SYNC_SPIN_US, 0 turns spinning off).
  * Measured on this 2-core nested VM (bench/distributed.ts, 64 hosts, 500 windows):
- * sleeping costs each window ~25 us more in write() (the wake-up IPI is a VM exit
- * here) and the receiver's wake-up plus Node's stream path (~25 us); 1 ms covers
- * the usual wait, so a window that waits longer only pays the sleep it used to.
+ * with the peer asleep a Round's write() took a median ~50 us (the wake-up IPI is
+ * a VM exit here), with it spinning 10-15 us, and a Round reached a spinning agent
+ * in a median 16-34 us; 1 ms covers the usual wait, so a window that waits longer
+ * only pays the sleep it used to.
  */
 const SPIN_BUDGET_NS = (() => {
   const us = Number(process.env['LIVESTACK_SYNC_SPIN_US'] ?? 1000);
