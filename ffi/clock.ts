@@ -80,6 +80,7 @@ const SnapshotStruct = koffi.struct('ls_clock_snapshot', {
   scale_q32: 'uint64_t',
   realtime_epoch_ns: 'int64_t',
   boot_offset_ns: 'int64_t',
+  limit_virtual_ns: 'int64_t',
 });
 
 interface SnapshotC {

@@ -63,6 +63,8 @@ export interface LiveWindowStats {
   deliveriesWritten: number;
   writeErrors: number;
   ringTruncated: number;
+  /** times a cell's clock sat at a delivery not yet written, or at the window's end (the controller came late) */
+  holds: number;
 }
 
 export class LiveWindowError extends Error {}
@@ -157,6 +159,7 @@ export function runWindow(cells: readonly LiveCellInput[], startNs: number, endN
       deliveriesWritten: stats.readInt32LE(40),
       writeErrors: stats.readInt32LE(44),
       ringTruncated: stats.readInt32LE(48),
+      holds: stats.readInt32LE(52),
     },
   };
 }

@@ -106,6 +106,7 @@ int ls_clock__create(const char *path, int64_t realtime_epoch_ns, int64_t boot_o
 	atomic_store_explicit(&page->scale_q32, LS_CLOCK_SCALE_ONE, memory_order_relaxed);
 	atomic_store_explicit(&page->realtime_epoch_ns, realtime_epoch_ns, memory_order_relaxed);
 	atomic_store_explicit(&page->boot_offset_ns, boot_offset_ns, memory_order_relaxed);
+	atomic_store_explicit(&page->limit_virtual_ns, INT64_MAX, memory_order_relaxed);
 	atomic_store_explicit(&page->magic, LS_CLOCK_MAGIC, memory_order_release);
 
 	clock->page = page;
@@ -157,10 +158,42 @@ int ls_clock__run(struct ls_clock *clock, int64_t virtual_ns, double scale)
 	atomic_store_explicit(&page->base_host_ns, clock__host_ns(), memory_order_relaxed);
 	atomic_store_explicit(&page->scale_q32, (uint64_t)(scale * (double)LS_CLOCK_SCALE_ONE + 0.5),
 			      memory_order_relaxed);
+	atomic_store_explicit(&page->limit_virtual_ns, INT64_MAX, memory_order_relaxed);
 	atomic_store_explicit(&page->running, 1, memory_order_relaxed);
 	clock__write_end(page);
 	clock__wake_all(page);
 	return 0;
+}
+
+int ls_clock__limit(struct ls_clock *clock, int64_t limit_ns)
+{
+	struct ls_clock_page *page;
+	struct ls_clock_snapshot snapshot;
+	int64_t host_ns, now_ns, unheld_ns;
+	int held;
+
+	if (clock == NULL)
+		return -EINVAL;
+	page = clock->page; /* the controller is the only writer: read, then write */
+	ls_clock__read(page, &snapshot);
+	host_ns = clock__host_ns();
+	now_ns = ls_clock__virtual_at(&snapshot, snapshot.running ? host_ns : 0);
+	if (limit_ns < now_ns)
+		limit_ns = now_ns;
+	snapshot.limit_virtual_ns = INT64_MAX;
+	unheld_ns = ls_clock__virtual_at(&snapshot, snapshot.running ? host_ns : 0);
+	held = snapshot.running && unheld_ns > now_ns;
+	clock__write_begin(page);
+	if (held) {
+		/* it sat at the limit: it runs on from there now */
+		atomic_store_explicit(&page->base_virtual_ns, now_ns, memory_order_relaxed);
+		atomic_store_explicit(&page->base_host_ns, host_ns, memory_order_relaxed);
+	}
+	atomic_store_explicit(&page->limit_virtual_ns, limit_ns, memory_order_relaxed);
+	clock__write_end(page);
+	if (held)
+		clock__wake_all(page);
+	return held;
 }
 
 int ls_clock__set(struct ls_clock *clock, int64_t virtual_ns)
@@ -175,6 +208,7 @@ int ls_clock__set(struct ls_clock *clock, int64_t virtual_ns)
 	clock__write_begin(page);
 	atomic_store_explicit(&page->base_virtual_ns, virtual_ns, memory_order_relaxed);
 	atomic_store_explicit(&page->base_host_ns, clock__host_ns(), memory_order_relaxed);
+	atomic_store_explicit(&page->limit_virtual_ns, INT64_MAX, memory_order_relaxed);
 	clock__write_end(page);
 	clock__wake_all(page);
 	return 0;

@@ -58,7 +58,7 @@
 /* "LSVCLOCK" read as a little-endian 64-bit integer. */
 #define LS_CLOCK_MAGIC 0x4b434f4c4356534cULL
 /* Bump on any incompatible change of struct ls_clock_page. */
-#define LS_CLOCK_VERSION 1u
+#define LS_CLOCK_VERSION 2u
 #define LS_CLOCK_PAGE_BYTES 4096u
 #define LS_CLOCK_WAIT_SLOTS 64u
 /* scale_q32 = scale * 2^32: virtual ns per host ns in 32.32 fixed point.
@@ -114,7 +114,10 @@ struct ls_clock_page {
 	_Atomic uint64_t scale_q32;        /* virtual ns per host ns, 32.32 fixed point */
 	_Atomic int64_t realtime_epoch_ns; /* CLOCK_REALTIME at v = 0, ns since 1970 */
 	_Atomic int64_t boot_offset_ns;    /* CLOCK_MONOTONIC/BOOTTIME at v = 0, ns */
-	uint8_t reserved1[128 - 72];
+	_Atomic int64_t limit_virtual_ns;  /* a running clock reads no later than this: it is
+	                                      held there until the controller moves it on
+	                                      (INT64_MAX: no limit) */
+	uint8_t reserved1[128 - 80];
 
 	/* Own cache line: sleepers FUTEX_WAIT_BITSET on it; incremented by
 	 * the controller after every run/freeze/set and by the shim when it
@@ -144,6 +147,7 @@ struct ls_clock_snapshot {
 	uint64_t scale_q32;
 	int64_t realtime_epoch_ns;
 	int64_t boot_offset_ns;
+	int64_t limit_virtual_ns;
 };
 
 /* Reads the clock fields consistently. The generation is read first, so a
@@ -169,6 +173,7 @@ static inline void ls_clock__read(struct ls_clock_page *page, struct ls_clock_sn
 		out->scale_q32 = atomic_load_explicit(&page->scale_q32, memory_order_relaxed);
 		out->realtime_epoch_ns = atomic_load_explicit(&page->realtime_epoch_ns, memory_order_relaxed);
 		out->boot_offset_ns = atomic_load_explicit(&page->boot_offset_ns, memory_order_relaxed);
+		out->limit_virtual_ns = atomic_load_explicit(&page->limit_virtual_ns, memory_order_relaxed);
 		atomic_thread_fence(memory_order_acquire);
 		seq1 = atomic_load_explicit(&page->seq, memory_order_relaxed);
 		if (seq0 == seq1)
@@ -182,11 +187,14 @@ static inline void ls_clock__read(struct ls_clock_page *page, struct ls_clock_sn
 static inline int64_t ls_clock__virtual_at(const struct ls_clock_snapshot *snapshot, int64_t host_ns)
 {
 	int64_t elapsed_host_ns = host_ns - snapshot->base_host_ns;
+	int64_t v;
 
 	if (!snapshot->running || elapsed_host_ns <= 0)
 		return snapshot->base_virtual_ns;
-	return snapshot->base_virtual_ns +
-	       (int64_t)(((unsigned __int128)elapsed_host_ns * snapshot->scale_q32) >> LS_CLOCK_SCALE_SHIFT);
+	v = snapshot->base_virtual_ns +
+	    (int64_t)(((unsigned __int128)elapsed_host_ns * snapshot->scale_q32) >> LS_CLOCK_SCALE_SHIFT);
+	/* held at the limit (never below the base: the controller keeps limit >= base) */
+	return v > snapshot->limit_virtual_ns && snapshot->limit_virtual_ns >= snapshot->base_virtual_ns ? snapshot->limit_virtual_ns : v;
 }
 
 /* Host ns that a running clock needs to advance by virtual_ns (rounded up,
@@ -250,6 +258,13 @@ LS_API int ls_clock__freeze(struct ls_clock *clock, int64_t virtual_ns);
  * virtual ns per host ns (> 0, <= 1e6; 1.0 normally). -EINVAL if
  * virtual_ns is earlier than now or scale is out of range. Wakes all waiters. */
 LS_API int ls_clock__run(struct ls_clock *clock, int64_t virtual_ns, double scale);
+/* Holds a running clock at limit_ns: it reads no later than that until a
+ * later call moves the limit on (INT64_MAX: no limit; run and set clear it).
+ * Time spent held does not count: if the clock sat at the old limit, it runs
+ * on from there, as if it had been frozen meanwhile (it never goes back, and a
+ * limit below the current value is raised to it). Returns 1 if it had been
+ * held (and wakes all waiters: their timers moved), 0 if not, or -errno. */
+LS_API int ls_clock__limit(struct ls_clock *clock, int64_t limit_ns);
 /* Jumps to virtual_ns (frozen or running; running clocks continue from
  * there). -EINVAL if earlier than now. Wakes all waiters. */
 LS_API int ls_clock__set(struct ls_clock *clock, int64_t virtual_ns);

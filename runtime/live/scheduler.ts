@@ -114,6 +114,8 @@ export interface LiveStats {
   jumps: number;
   lateDeliveries: number;
   lateNsMax: number;
+  /** times a cell's clock was held at a delivery the controller had not written yet (its vCPU stalled) */
+  holds: number;
   framesIn: number;
   framesOut: number;
   arpReplies: number;
@@ -127,7 +129,7 @@ export interface LiveStats {
 }
 
 export function newLiveStats(): LiveStats {
-  return { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0, writeErrors: 0, framesDropped: 0, skips: 0 };
+  return { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, holds: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0, writeErrors: 0, framesDropped: 0, skips: 0 };
 }
 
 export class LiveScheduler {
@@ -185,7 +187,7 @@ export class LiveScheduler {
       setThreadAffinity(controllerCores);
       // an idle vCPU halts, and waking it costs a cell ~100 µs of its running clock per packet
       if (process.env['LIVESTACK_KEEP_AWAKE'] !== '0') {
-        keepCoresAwake(this.cores);
+        keepCoresAwake([...new Set([...this.cores, ...(process.env['LIVESTACK_KEEP_CONTROLLER_AWAKE'] === '0' ? [] : controllerCores)])]);
         this.awake = true;
       }
     }
@@ -473,6 +475,7 @@ export class LiveScheduler {
     this.stats.framesIn += deliveries;
     this.stats.framesOut += stats.framesOut;
     this.stats.lateDeliveries += stats.lateDeliveries;
+    this.stats.holds += stats.holds;
     this.stats.lateNsMax = Math.max(this.stats.lateNsMax, stats.lateNsMax);
     this.stats.arpReplies += stats.arpReplies;
     this.stats.freezeNsMax = Math.max(this.stats.freezeNsMax, stats.freezeNsMax);
