@@ -51,6 +51,8 @@ export interface ClockState {
   readonly realtimeEpochNs: bigint;
   /** CLOCK_MONOTONIC/BOOTTIME of the cell at virtual 0, ns. */
   readonly bootOffsetNs: number;
+  /** A running clock reads no later than this (Infinity: no limit). */
+  readonly limitNs: number;
   /** Incremented by every run, freeze and set. */
   readonly generation: number;
 }
@@ -91,6 +93,7 @@ interface SnapshotC {
   scale_q32: number | bigint;
   realtime_epoch_ns: number | bigint;
   boot_offset_ns: number | bigint;
+  limit_virtual_ns: number | bigint;
 }
 
 const WaitStruct = koffi.struct('ls_clock_wait', {
@@ -135,6 +138,7 @@ const create = lazyFunction('ls_clock__create', 'int', ['const char *', 'int64_t
 const freeze = lazyFunction('ls_clock__freeze', 'int', [ClockHandle, 'int64_t']);
 const run = lazyFunction('ls_clock__run', 'int', [ClockHandle, 'int64_t', 'double']);
 const set = lazyFunction('ls_clock__set', 'int', [ClockHandle, 'int64_t']);
+const limit = lazyFunction('ls_clock__limit', 'int', [ClockHandle, 'int64_t']);
 const now = lazyFunction('ls_clock__now', 'int64_t', [ClockHandle]);
 const earliestWait = lazyFunction('ls_clock__earliest_wait', 'int', [ClockHandle, koffi.out(koffi.pointer('int64_t'))]);
 const waits = lazyFunction('ls_clock__waits', 'int', [ClockHandle, koffi.out(koffi.pointer(WaitsStruct))]);
@@ -214,6 +218,20 @@ export class ClockPage {
     this.#check('set', set()(this.#live('set'), virtualNs) as number);
   }
 
+  /**
+   * Holds the running clock at limitNs (Infinity: no limit; run and set clear
+   * it): it reads no later than that until the limit moves on. If it sat at the
+   * old limit, it runs on from there: the held time does not count. Never moves
+   * it backwards. Returns whether it had been held.
+   */
+  limit(limitNs: number): boolean {
+    const value = limitNs === Infinity ? 2n ** 63n - 1n : BigInt(Math.round(limitNs));
+    if (limitNs !== Infinity) assertVirtualNs(limitNs, 'limitNs');
+    const result = limit()(this.#live('limit'), value) as number;
+    this.#check('limit', Math.min(0, result));
+    return result > 0;
+  }
+
   /** Virtual now, ns, as the cell's programs compute it. */
   now(): number {
     return Number(now()(this.#live('now')));
@@ -263,6 +281,7 @@ export class ClockPage {
       scale: Number(out.scale_q32) / 2 ** 32,
       realtimeEpochNs: BigInt(out.realtime_epoch_ns),
       bootOffsetNs: Number(out.boot_offset_ns),
+      limitNs: BigInt(out.limit_virtual_ns) >= 2n ** 63n - 1n ? Infinity : Number(out.limit_virtual_ns),
       generation: out.generation,
     };
   }

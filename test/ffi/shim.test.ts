@@ -224,6 +224,37 @@ test.serial('controller: freeze never goes backwards, run and set refuse the pas
   t.true(page.state().generation > state.generation);
 });
 
+test.serial('a held clock stops at its limit, a program reads the held time, and the held time does not count when it moves on', async (t) => {
+  const page = makePage(t);
+  page.run(1 * SEC);
+  const hold = 1 * SEC + 20 * MS;
+  t.false(page.limit(hold)); // not reached yet
+  t.is(page.state().limitNs, hold);
+  await sleepMs(60);
+  t.is(page.now(), hold);
+  // the shim applies the limit too: a program sleeping 30 ms of real time reads the held time throughout
+  const running = start(t, 'wait', ['realsleep', String(30 * MS)], page.environment());
+  const begin = parseStart(await running.line());
+  const end = parseEnd(await running.line());
+  t.is(begin.virtualNs, BOOT_NS + hold); // CLOCK_MONOTONIC: the boot offset + virtual time
+  t.is(end.virtualNs, BOOT_NS + hold);
+  // moving the limit on: it had been held, and runs on from the hold, not from the ~100 ms that passed
+  t.true(page.limit(5 * SEC));
+  const after = page.now();
+  t.true(after >= hold && after < hold + 30 * MS, `${after - hold} ns after the hold`);
+  await sleepMs(50);
+  t.true(page.now() - after >= 45 * MS, 'it runs again');
+  // a limit in the past is raised to now: the clock never goes back
+  const now = page.now();
+  t.false(page.limit(0));
+  t.true(page.state().limitNs >= now);
+  await sleepMs(20);
+  t.is(page.now(), page.state().limitNs);
+  // run clears the limit
+  page.run();
+  t.is(page.state().limitNs, Infinity);
+});
+
 // ---- timed waits -----------------------------------------------------------
 
 const WAITS = [
