@@ -147,9 +147,10 @@ struct live__spinner;
 /* a hand-off the spinner has not taken after this long is written by the controller (live__collect) */
 #define LIVE_HANDOFF_WAIT_NS 20000LL
 static struct live__spinner *live__spinner_on(int32_t core);
-static int live__post(struct live__spinner *sp, int fd, const uint8_t *bytes, uint32_t length, int64_t now_ns);
+static int live__post(struct live__spinner *sp, int fd, const uint8_t *bytes, uint32_t length, int64_t now_ns, int64_t due_ns);
 static void live__collect(struct live__spinner *sp, struct ls_live_cell *cell, struct ls_live_stats *stats, int force);
 static int64_t live__oldest_posted(struct live__spinner *sp);
+static int64_t live__pending_due(struct live__spinner *sp);
 
 struct live__state {
 	struct ls_clock_snapshot clock; /* the clock as it runs in this window */
@@ -159,6 +160,7 @@ struct live__state {
 	int32_t next_delivery;
 	int done;
 	struct live__spinner *spinner;  /* the one on the cell's core, or NULL */
+	int64_t limit_ns;               /* the clock's limit as last set (live__hold; it only rises in a window) */
 };
 
 /* How much virtual time before its arrival a delivery is written (learned per
@@ -412,6 +414,15 @@ static void live__hold(struct ls_live_cell *c, struct live__state *s, const stru
 
 	if (s->next_delivery < c->deliveries_end && deliveries[s->next_delivery].time_ns < limit)
 		limit = deliveries[s->next_delivery].time_ns;
+	/* a frame handed to the spinner holds the clock too, until it is in (the spinner may be late) */
+	if (s->spinner != NULL) {
+		int64_t pending = live__pending_due(s->spinner);
+		if (pending < limit)
+			limit = pending;
+	}
+	if (limit <= s->limit_ns)
+		return;
+	s->limit_ns = limit;
 	rc = ls_clock__limit(c->clock, limit);
 	if (rc > 0)
 		stats->holds++;
@@ -458,6 +469,7 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 		state[i].next_delivery = cells[i].deliveries_begin;
 		state[i].done = 0;
 		state[i].spinner = live__spinner_on(cells[i].core);
+		state[i].limit_ns = INT64_MIN;
 		cells[i].runnable = -1;
 		live__hold(&cells[i], &state[i], deliveries, end_ns, stats);
 	}
@@ -478,12 +490,11 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 			if (s->spinner != NULL)
 				live__collect(s->spinner, c, stats, 0);
 			v = ls_clock__virtual_at(&s->clock, live__host_ns());
-			int32_t written_from = s->next_delivery;
 			while (s->next_delivery < c->deliveries_end && deliveries[s->next_delivery].time_ns - live__lead_ns(c, s->spinner != NULL) <= v) {
 				const struct ls_live_delivery *d = &deliveries[s->next_delivery++];
 				int64_t before = live__host_ns();
 
-				if (s->spinner == NULL || live__post(s->spinner, c->tap_fd, delivery_bytes + d->offset, d->length, before) < 0) {
+				if (s->spinner == NULL || live__post(s->spinner, c->tap_fd, delivery_bytes + d->offset, d->length, before, d->time_ns) < 0) {
 					/* in order: what the spinner holds goes first */
 					if (s->spinner != NULL)
 						live__collect(s->spinner, c, stats, 1);
@@ -497,8 +508,7 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 				if (v - d->time_ns > stats->late_ns_max)
 					stats->late_ns_max = v - d->time_ns;
 			}
-			if (s->next_delivery != written_from)
-				live__hold(c, s, deliveries, end_ns, stats);
+			live__hold(c, s, deliveries, end_ns, stats);
 			if (host_now >= s->end_host_ns) {
 				long long frozen;
 
@@ -638,6 +648,7 @@ struct live__mail {
 	uint32_t length;
 	int rc;
 	int64_t posted_ns;
+	int64_t due_ns;     /* the frame's arrival time (virtual): the cell's clock is held there until it is in */
 	int64_t cost_ns;    /* from posted until the frame was in the cell's socket (see live__spin) */
 	uint8_t bytes[LIVE_MAIL_BYTES];
 };
@@ -709,7 +720,7 @@ static struct live__spinner *live__spinner_on(int32_t core)
 }
 
 /* Hands a frame to the spinner; -1 if it cannot take it now (full, too large). */
-static int live__post(struct live__spinner *sp, int fd, const uint8_t *bytes, uint32_t length, int64_t now_ns)
+static int live__post(struct live__spinner *sp, int fd, const uint8_t *bytes, uint32_t length, int64_t now_ns, int64_t due_ns)
 {
 	uint32_t head = sp->head;
 	struct live__mail *m;
@@ -723,9 +734,24 @@ static int live__post(struct live__spinner *sp, int fd, const uint8_t *bytes, ui
 	m->rc = 0;
 	memcpy(m->bytes, bytes, length);
 	m->posted_ns = now_ns;
+	m->due_ns = due_ns;
 	__atomic_store_n(&m->state, LIVE_MAIL_POSTED, __ATOMIC_RELEASE);
 	__atomic_store_n(&sp->head, head + 1, __ATOMIC_RELEASE);
 	return 0;
+}
+
+/* The arrival time of the oldest hand-off not yet in the cell's socket (posted, or being
+ * written by the spinner; INT64_MAX: none). */
+static int64_t live__pending_due(struct live__spinner *sp)
+{
+	for (uint32_t k = sp->collected; k != sp->head; k++) {
+		struct live__mail *m = &sp->mail[k % LIVE_MAIL_SLOTS];
+		int state = __atomic_load_n(&m->state, __ATOMIC_ACQUIRE);
+
+		if (state == LIVE_MAIL_POSTED || state == LIVE_MAIL_TAKEN)
+			return m->due_ns;
+	}
+	return INT64_MAX;
 }
 
 /* When the oldest hand-off not yet taken was posted (INT64_MAX: none). */
