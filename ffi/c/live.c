@@ -414,7 +414,7 @@ static void live__hold(struct ls_live_cell *c, struct live__state *s, const stru
 
 	if (s->next_delivery < c->deliveries_end && deliveries[s->next_delivery].time_ns < limit)
 		limit = deliveries[s->next_delivery].time_ns;
-	/* a frame handed to the spinner holds the clock too, until it is in (the spinner may be late) */
+	/* a frame handed to the spinner holds the clock too, until the spinner takes it (it may be late) */
 	if (s->spinner != NULL) {
 		int64_t pending = live__pending_due(s->spinner);
 		if (pending < limit)
@@ -740,15 +740,17 @@ static int live__post(struct live__spinner *sp, int fd, const uint8_t *bytes, ui
 	return 0;
 }
 
-/* The arrival time of the oldest hand-off not yet in the cell's socket (posted, or being
- * written by the spinner; INT64_MAX: none). */
+/* The arrival time of the oldest hand-off the spinner has not taken yet (INT64_MAX: none).
+ * One it has taken counts as in: the write wakes the reader, which preempts the spinner
+ * inside the write and runs its reply before the write returns, so holding the clock
+ * until the write returned stopped it under the cell's own work (measured: OLTP smoke
+ * 93-96 tps against 89-92, redis p50 1.999 ms over a 2 ms round trip). */
 static int64_t live__pending_due(struct live__spinner *sp)
 {
 	for (uint32_t k = sp->collected; k != sp->head; k++) {
 		struct live__mail *m = &sp->mail[k % LIVE_MAIL_SLOTS];
-		int state = __atomic_load_n(&m->state, __ATOMIC_ACQUIRE);
 
-		if (state == LIVE_MAIL_POSTED || state == LIVE_MAIL_TAKEN)
+		if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == LIVE_MAIL_POSTED)
 			return m->due_ns;
 	}
 	return INT64_MAX;
