@@ -147,10 +147,9 @@ struct live__spinner;
 /* a hand-off the spinner has not taken after this long is written by the controller (live__collect) */
 #define LIVE_HANDOFF_WAIT_NS 20000LL
 static struct live__spinner *live__spinner_on(int32_t core);
-static int live__post(struct live__spinner *sp, int fd, const uint8_t *bytes, uint32_t length, int64_t now_ns, int64_t due_ns);
+static int live__post(struct live__spinner *sp, int fd, const uint8_t *bytes, uint32_t length, int64_t now_ns);
 static void live__collect(struct live__spinner *sp, struct ls_live_cell *cell, struct ls_live_stats *stats, int force);
 static int64_t live__oldest_posted(struct live__spinner *sp);
-static int64_t live__pending_due(struct live__spinner *sp);
 
 struct live__state {
 	struct ls_clock_snapshot clock; /* the clock as it runs in this window */
@@ -160,7 +159,6 @@ struct live__state {
 	int32_t next_delivery;
 	int done;
 	struct live__spinner *spinner;  /* the one on the cell's core, or NULL */
-	int64_t limit_ns;               /* the clock's limit as last set (live__hold; it only rises in a window) */
 };
 
 /* How much virtual time before its arrival a delivery is written (learned per
@@ -414,15 +412,6 @@ static void live__hold(struct ls_live_cell *c, struct live__state *s, const stru
 
 	if (s->next_delivery < c->deliveries_end && deliveries[s->next_delivery].time_ns < limit)
 		limit = deliveries[s->next_delivery].time_ns;
-	/* a frame handed to the spinner holds the clock too, until the spinner takes it (it may be late) */
-	if (s->spinner != NULL) {
-		int64_t pending = live__pending_due(s->spinner);
-		if (pending < limit)
-			limit = pending;
-	}
-	if (limit <= s->limit_ns)
-		return;
-	s->limit_ns = limit;
 	rc = ls_clock__limit(c->clock, limit);
 	if (rc > 0)
 		stats->holds++;
@@ -469,7 +458,6 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 		state[i].next_delivery = cells[i].deliveries_begin;
 		state[i].done = 0;
 		state[i].spinner = live__spinner_on(cells[i].core);
-		state[i].limit_ns = INT64_MIN;
 		cells[i].runnable = -1;
 		live__hold(&cells[i], &state[i], deliveries, end_ns, stats);
 	}
@@ -490,11 +478,12 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 			if (s->spinner != NULL)
 				live__collect(s->spinner, c, stats, 0);
 			v = ls_clock__virtual_at(&s->clock, live__host_ns());
+			int32_t written_from = s->next_delivery;
 			while (s->next_delivery < c->deliveries_end && deliveries[s->next_delivery].time_ns - live__lead_ns(c, s->spinner != NULL) <= v) {
 				const struct ls_live_delivery *d = &deliveries[s->next_delivery++];
 				int64_t before = live__host_ns();
 
-				if (s->spinner == NULL || live__post(s->spinner, c->tap_fd, delivery_bytes + d->offset, d->length, before, d->time_ns) < 0) {
+				if (s->spinner == NULL || live__post(s->spinner, c->tap_fd, delivery_bytes + d->offset, d->length, before) < 0) {
 					/* in order: what the spinner holds goes first */
 					if (s->spinner != NULL)
 						live__collect(s->spinner, c, stats, 1);
@@ -508,7 +497,8 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 				if (v - d->time_ns > stats->late_ns_max)
 					stats->late_ns_max = v - d->time_ns;
 			}
-			live__hold(c, s, deliveries, end_ns, stats);
+			if (s->next_delivery != written_from)
+				live__hold(c, s, deliveries, end_ns, stats);
 			if (host_now >= s->end_host_ns) {
 				long long frozen;
 
@@ -648,7 +638,6 @@ struct live__mail {
 	uint32_t length;
 	int rc;
 	int64_t posted_ns;
-	int64_t due_ns;     /* the frame's arrival time (virtual): the cell's clock is held there until it is in */
 	int64_t cost_ns;    /* from posted until the frame was in the cell's socket (see live__spin) */
 	uint8_t bytes[LIVE_MAIL_BYTES];
 };
@@ -720,7 +709,7 @@ static struct live__spinner *live__spinner_on(int32_t core)
 }
 
 /* Hands a frame to the spinner; -1 if it cannot take it now (full, too large). */
-static int live__post(struct live__spinner *sp, int fd, const uint8_t *bytes, uint32_t length, int64_t now_ns, int64_t due_ns)
+static int live__post(struct live__spinner *sp, int fd, const uint8_t *bytes, uint32_t length, int64_t now_ns)
 {
 	uint32_t head = sp->head;
 	struct live__mail *m;
@@ -734,26 +723,9 @@ static int live__post(struct live__spinner *sp, int fd, const uint8_t *bytes, ui
 	m->rc = 0;
 	memcpy(m->bytes, bytes, length);
 	m->posted_ns = now_ns;
-	m->due_ns = due_ns;
 	__atomic_store_n(&m->state, LIVE_MAIL_POSTED, __ATOMIC_RELEASE);
 	__atomic_store_n(&sp->head, head + 1, __ATOMIC_RELEASE);
 	return 0;
-}
-
-/* The arrival time of the oldest hand-off the spinner has not taken yet (INT64_MAX: none).
- * One it has taken counts as in: the write wakes the reader, which preempts the spinner
- * inside the write and runs its reply before the write returns, so holding the clock
- * until the write returned stopped it under the cell's own work (measured: OLTP smoke
- * 93-96 tps against 89-92, redis p50 1.999 ms over a 2 ms round trip). */
-static int64_t live__pending_due(struct live__spinner *sp)
-{
-	for (uint32_t k = sp->collected; k != sp->head; k++) {
-		struct live__mail *m = &sp->mail[k % LIVE_MAIL_SLOTS];
-
-		if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == LIVE_MAIL_POSTED)
-			return m->due_ns;
-	}
-	return INT64_MAX;
 }
 
 /* When the oldest hand-off not yet taken was posted (INT64_MAX: none). */
