@@ -37,6 +37,7 @@ import { AppMessage, buildFrame, PROTO_UDP } from '../runtime/model/packet.ts';
 import { simulate } from '../runtime/simulation.ts';
 import { simulateDistributed, type AgentAddress, type DistributedResult } from '../runtime/sync/coordinator.ts';
 import { EventWriter, FrameType, readGroups, sendWithEvents, WireConnection } from '../runtime/sync/wire.ts';
+import { median } from './stats.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -229,12 +230,6 @@ async function baselineServer(shape: SitesShape): Promise<void> {
     }
   }
 }
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /**
  * `pairs` runs of each side, alternating (1 process, then 2 agents): this machine

@@ -18,6 +18,7 @@ import vm from 'node:vm';
 import { parse } from '../dsl/build.ts';
 import { compileText, type CompileResult } from '../dsl/compile.ts';
 import { lex } from '../dsl/lexer.ts';
+import { median } from './stats.ts';
 
 export interface DslShape {
   hosts: number;
@@ -170,12 +171,6 @@ export interface BenchReport {
   heapAfterCompileBytes: number;
   problems: string[];
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 function timed<T>(run: () => T): { ms: number; value: T } {
   const start = performance.now();

@@ -5,7 +5,7 @@ import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
 import type { TypeObject } from 'koffi';
-import { LibraryError, errnoName, lazyFunction, loadLibrary } from './lib.ts';
+import { INT64_MAX, LibraryError, errnoName, lazyFunction, loadLibrary } from './lib.ts';
 
 /** The environment variable that names the page file inside a cell. */
 export const CLOCK_ENV = 'LIVESTACK_CLOCK';
@@ -225,7 +225,7 @@ export class ClockPage {
    * it backwards. Returns whether it had been held.
    */
   limit(limitNs: number): boolean {
-    const value = limitNs === Infinity ? 2n ** 63n - 1n : BigInt(Math.round(limitNs));
+    const value = limitNs === Infinity ? INT64_MAX : BigInt(Math.round(limitNs));
     if (limitNs !== Infinity) assertVirtualNs(limitNs, 'limitNs');
     const result = limit()(this.#live('limit'), value) as number;
     this.#check('limit', Math.min(0, result));
@@ -281,7 +281,7 @@ export class ClockPage {
       scale: Number(out.scale_q32) / 2 ** 32,
       realtimeEpochNs: BigInt(out.realtime_epoch_ns),
       bootOffsetNs: Number(out.boot_offset_ns),
-      limitNs: BigInt(out.limit_virtual_ns) >= 2n ** 63n - 1n ? Infinity : Number(out.limit_virtual_ns),
+      limitNs: BigInt(out.limit_virtual_ns) >= INT64_MAX ? Infinity : Number(out.limit_virtual_ns),
       generation: out.generation,
     };
   }

@@ -7,6 +7,9 @@ import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
 import type { LibraryHandle, TypeObject } from 'koffi';
 
+/** INT64_MAX, as the C side spells "none" or "no limit" in int64_t fields. */
+export const INT64_MAX = 0x7fffffffffffffffn;
+
 /** Must equal LS_ABI_VERSION in ffi/include/livestack.h. */
 export const ABI_VERSION = 1;
 

@@ -2,6 +2,7 @@
 // its peers' Round messages spins on their sockets for a bounded time instead of
 // sleeping in the event loop, and reads what arrives directly.
 import type { Socket } from 'node:net';
+import { constants } from 'node:os';
 import { lazyFunction, loadLibrary } from './lib.ts';
 
 const spinRecv = lazyFunction('ls_sync__spin_recv', 'long', ['int32_t *', 'int32_t', 'void *', 'int64_t', 'int64_t', 'int32_t *']);
@@ -45,7 +46,7 @@ export class SocketSpinner {
     const got = Number(spinRecv()(this.fds, this.fds.length, this.buffer, this.buffer.length, Math.max(0, Math.round(budgetNs)), this.which));
     if (got > 0) return { kind: 'data', index: this.which[0]!, bytes: this.buffer.subarray(0, got) };
     if (got === 0) return { kind: 'timeout' };
-    if (got === -32 /* EPIPE */) return { kind: 'closed', index: this.which[0]! };
+    if (got === -constants.errno.EPIPE) return { kind: 'closed', index: this.which[0]! };
     return { kind: 'error', errno: -got };
   }
 }

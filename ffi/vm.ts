@@ -2,7 +2,7 @@
 // image, run it through virtual-time windows on its own C thread, destroy it.
 // Structs cross as raw little-endian buffers, checked against the C sizeof.
 import koffi from 'koffi';
-import { errnoName, lazyFunction, LibraryError, loadLibrary } from './lib.ts';
+import { errnoName, INT64_MAX, lazyFunction, LibraryError, loadLibrary } from './lib.ts';
 
 const CONFIG_BYTES = 56;
 const RESULT_BYTES = 224;
@@ -84,7 +84,6 @@ export interface VmWindowResult {
 const OUT_MAX = 4096;
 const OUT_CAPACITY = 4 * 1024 * 1024;
 const CONSOLE_CAPACITY = 64 * 1024;
-const INT64_MAX = 0x7fffffffffffffffn;
 
 function ipv4(address: string): number {
   const parts = address.split('.').map(Number);
