@@ -126,10 +126,12 @@ export interface LiveStats {
   framesDropped: number;
   /** cell-windows an idle cell was left frozen */
   skips: number;
+  /** CPU time the kvm guests' vCPU threads spent in KVM_RUN (what their clocks are charged from) */
+  guestCpuNs: number;
 }
 
 export function newLiveStats(): LiveStats {
-  return { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, holds: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0, writeErrors: 0, framesDropped: 0, skips: 0 };
+  return { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, holds: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0, writeErrors: 0, framesDropped: 0, skips: 0, guestCpuNs: 0 };
 }
 
 export class LiveScheduler {
@@ -385,7 +387,7 @@ export class LiveScheduler {
       try {
         if (groupCells.length > 0) this.runGroup(groupCells, startNs, endNs, partition);
       } finally {
-        for (const vm of groupGuests) vm.end(partition);
+        for (const vm of groupGuests) this.stats.guestCpuNs += vm.end(partition).ranNs;
       }
     }
     if (guests.some((vm) => vm.done) && this.allCommandsDone()) {
