@@ -44,10 +44,14 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export interface SitesShape {
   hosts: number;
   durationNs: number;
+  /** what every host sends, Mbit/s (default 1) */
+  rateMbit?: number;
 }
 
 export const SIZES: SitesShape[] = [
   { hosts: 64, durationNs: 2_000_000_000 },
+  // the same network with 10× the traffic: ten times the work per window for the same synchronisation
+  { hosts: 64, durationNs: 1_000_000_000, rateMbit: 10 },
   { hosts: 1000, durationNs: 1_000_000_000 },
 ];
 export const SMOKE: SitesShape = { hosts: 16, durationNs: 200_000_000 };
@@ -66,7 +70,7 @@ export function sitesScenario(shape: SitesShape): string {
       // three in four stay on the site (another leaf when there is one), one in four crosses the WAN
       const crosses = i % 4 === 3;
       const peer = crosses ? name(1 - site, i) : name(site, (i + (leavesPerSite > 1 ? PER_LEAF : 1)) % perSite);
-      lines.push(`  host ${name(site, i)} { app onoff { to ${peer}  rate 1Mbit  size 1000B  on 1s  off 0s }  app sink { port 9 } }`);
+      lines.push(`  host ${name(site, i)} { app onoff { to ${peer}  rate ${shape.rateMbit ?? 1}Mbit  size 1000B  on 1s  off 0s }  app sink { port 9 } }`);
     }
   }
   for (let site = 0; site < 2; site++) {
@@ -182,7 +186,7 @@ export class BaselineWorker {
   private stderr = '';
 
   constructor(shape: SitesShape) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--baseline-server', String(shape.hosts), String(shape.durationNs)], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--baseline-server', String(shape.hosts), String(shape.durationNs), String(shape.rateMbit ?? 1)], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
     this.child.stdout!.on('data', (c: Buffer) => {
       this.buffered += c.toString();
@@ -348,14 +352,14 @@ export async function protocolThroughput(events = 200_000, batch = 1000, roundTr
 
 function row(c: Comparison): string[] {
   return [
-    String(c.shape.hosts), c.mode, `${c.shape.durationNs / 1e9}`, c.events.toLocaleString('en-US'), c.singleWallS.toFixed(3), c.distributedWallS.toFixed(3), c.loopWallS.toFixed(3),
+    String(c.shape.hosts), String(c.shape.rateMbit ?? 1), c.mode, `${c.shape.durationNs / 1e9}`, c.events.toLocaleString('en-US'), c.singleWallS.toFixed(3), c.distributedWallS.toFixed(3), c.loopWallS.toFixed(3),
     `${c.ratio.toFixed(2)}× [${c.ratioRange[0].toFixed(2)}–${c.ratioRange[1].toFixed(2)}]`, `${c.windowNs / 1e6}ms`, String(c.windows), c.advancesPerWindow.toFixed(2), c.nullPerWindow.toFixed(2),
     c.waitingS.map((w) => w.toFixed(2)).join('/'), c.busyS.map((w) => w.toFixed(2)).join('/'), Math.round(c.framesPerSec).toLocaleString('en-US'), c.hashesMatch ? 'same' : 'DIFFERENT',
   ];
 }
 
 export function formatTable(comparisons: readonly Comparison[]): string {
-  const header = ['hosts', 'mode', 'virt s', 'events', '1-proc s', '2-agent s', 'loop s', 'ratio', 'window', 'windows', 'adv/win', 'null/win', 'wait s', 'busy s', 'frames/s', 'trace'];
+  const header = ['hosts', 'Mbit/s', 'mode', 'virt s', 'events', '1-proc s', '2-agent s', 'loop s', 'ratio', 'window', 'windows', 'adv/win', 'null/win', 'wait s', 'busy s', 'frames/s', 'trace'];
   const rows = [header, ...comparisons.map(row)];
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n');
@@ -384,7 +388,7 @@ export async function runBench(shapes: readonly SitesShape[], options: { pairs?:
     }
     const comparisons: Comparison[] = [];
     for (const shape of shapes) {
-      options.log?.(`${shape.hosts} hosts, ${shape.durationNs / 1e9} s virtual…`);
+      options.log?.(`${shape.hosts} hosts at ${shape.rateMbit ?? 1} Mbit/s each, ${shape.durationNs / 1e9} s virtual…`);
       const worker = new BaselineWorker(shape);
       try {
         await worker.run(); // warm-up
@@ -394,7 +398,7 @@ export async function runBench(shapes: readonly SitesShape[], options: { pairs?:
       }
     }
     const protocol = await protocolThroughput(options.protocolEvents, 1000, options.roundTrips);
-    const problems = comparisons.filter((c) => !c.hashesMatch).map((c) => `${c.shape.hosts} hosts (${c.mode}): the trace hash of 2 agents differs from 1 process`);
+    const problems = comparisons.filter((c) => !c.hashesMatch).map((c) => `${c.shape.hosts} hosts at ${c.shape.rateMbit ?? 1} Mbit/s (${c.mode}): the trace hash of 2 agents differs from 1 process`);
     return { comparisons, protocol, problems };
   } finally {
     for (const h of handles) h.stop();
@@ -412,7 +416,8 @@ export function printReport(report: BenchReport, log: (line: string) => void = c
   log('window); direct: the agents send them to each other (one hop per window), the coordinator only starts and watches.');
   log('adv/win = Advance (star) or Round (direct) messages per window over both agents (star skips an agent with nothing before the horizon); null/win = of them, the');
   log('ones carrying no events (pure time advances). wait s = per agent, loop time not spent simulating (sync overhead); busy s = simulating.');
-  for (const c of report.comparisons) log(`  ${c.shape.hosts} hosts, ${c.mode}: ratio ${c.ratio.toFixed(2)}× (goal ≤ 1.2×: ${c.ratio <= 1.2 ? 'met' : 'NOT met'}), ${c.eventsCrossed.toLocaleString('en-US')} events crossed agents`);
+  log('Mbit/s = what every host sends: the work per window grows with it, the synchronisation per window does not.');
+  for (const c of report.comparisons) log(`  ${c.shape.hosts} hosts at ${c.shape.rateMbit ?? 1} Mbit/s, ${c.mode}: ratio ${c.ratio.toFixed(2)}× (goal ≤ 1.2×: ${c.ratio <= 1.2 ? 'met' : 'NOT met'}), ${c.eventsCrossed.toLocaleString('en-US')} events crossed agents`);
   const p = report.protocol;
   log('');
   log(`protocol (one loopback connection, both ends in one process): ${Math.round(p.eventsPerSec).toLocaleString('en-US')} events/s in batches of ${p.batch} (1000-byte packets), ${Math.round(p.roundTripsPerSec).toLocaleString('en-US')} empty Advance/Done round trips/s`);
@@ -424,6 +429,7 @@ function parseArgs(argv: string[]): { smoke: boolean; shapes: SitesShape[]; pair
   let smoke = false;
   let pairs = 5;
   let shapes = SIZES;
+  let rate: number | null = null;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--smoke') smoke = true;
@@ -431,19 +437,23 @@ function parseArgs(argv: string[]): { smoke: boolean; shapes: SitesShape[]; pair
       const n = Number(argv[++i]);
       shapes = SIZES.filter((s) => s.hosts === n);
       if (shapes.length === 0) shapes = [{ hosts: n, durationNs: 1_000_000_000 }];
+    } else if (arg === '--rate') {
+      rate = Number(argv[++i]);
+      if (!(rate > 0)) throw new Error('--rate takes Mbit/s per host, a positive number');
     } else if (arg === '--pairs') {
       pairs = Math.max(1, Math.floor(Number(argv[++i])) || 1);
     } else if (arg === '--help' || arg === '-h') {
-      console.log('usage: npx tsx bench/distributed.ts [--smoke] [--hosts N] [--pairs 5]   (--pairs alternating runs of each side; the median ratio is reported)');
+      console.log('usage: npx tsx bench/distributed.ts [--smoke] [--hosts N] [--rate MBIT] [--pairs 5]   (--rate: per host; --pairs alternating runs of each side; the median ratio is reported)');
       process.exit(0);
     } else throw new Error(`unknown option ${arg}`);
   }
+  if (rate !== null) shapes = shapes.filter((s) => (s.rateMbit ?? 1) === rate).concat(shapes.some((s) => (s.rateMbit ?? 1) === rate) ? [] : [...new Set(shapes.map((s) => s.hosts))].map((hosts) => ({ hosts, durationNs: 1_000_000_000, rateMbit: rate! })));
   return { smoke, shapes, pairs };
 }
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  if (argv[0] === '--baseline-server') return baselineServer({ hosts: Number(argv[1]), durationNs: Number(argv[2]) });
+  if (argv[0] === '--baseline-server') return baselineServer({ hosts: Number(argv[1]), durationNs: Number(argv[2]), rateMbit: Number(argv[3]) });
   const args = parseArgs(argv);
   const shapes = args.smoke ? [SMOKE] : args.shapes;
   console.log(`distributed bench: two-site networks, 1 process vs 2 agents (separate processes on loopback), WAN ${WAN_LATENCY}`);

@@ -11,7 +11,8 @@ import { planFromJson } from '../../dsl/plan.ts';
 import type { SimEvent } from '../core/events.ts';
 import { formatVirtual } from '../core/time.ts';
 import { LiveScheduler } from '../live/scheduler.ts';
-import { SocketSpinner, socketFd, spinAvailable } from '../../ffi/sync.ts';
+import type { SocketSpinner } from '../../ffi/sync.ts';
+import { SPIN_BUDGET_NS, spinnerFor, spinUntil } from './spin.ts';
 import { buildPart, deliverToPart, finishPart, type BuiltPart, type PartLive } from './part.ts';
 import {
   EventWriter, FrameType, jsonPayload, MAX_FRAME_BYTES, newNonce, NONCE_BYTES, parseJson, proof, proofMatches, PROOF_BYTES,
@@ -103,19 +104,6 @@ interface DirectRun {
   spinConnections: WireConnection[];
 }
 
-/**
- * How long an agent in direct mode spins on its sockets for the peers' Round messages
- * before it sleeps in the event loop (LIVESTACK_SYNC_SPIN_US, 0 turns spinning off).
- * Measured on this 2-core nested VM (bench/distributed.ts, 64 hosts, 500 windows):
- * with the peer asleep a Round's write() took a median ~50 us (the wake-up IPI is
- * a VM exit here), with it spinning 10-15 us, and a Round reached a spinning agent
- * in a median 16-34 us; 1 ms covers the usual wait, so a window that waits longer
- * only pays the sleep it used to.
- */
-const SPIN_BUDGET_NS = (() => {
-  const us = Number(process.env['LIVESTACK_SYNC_SPIN_US'] ?? 1000);
-  return Number.isFinite(us) && us > 0 ? Math.min(us, 100_000) * 1000 : 0;
-})();
 
 export interface ReadyMessage {
   components: number;
@@ -243,6 +231,11 @@ class Session {
   private readonly writer = new EventWriter();
   /** a window is running in slices (between two of them, the event loop runs) */
   private advancing = false;
+  /** star mode: a Done went out and no Advance or Finish has come since */
+  private awaitingAdvance = false;
+  /** star mode, model hosts only: spins on the coordinator's socket for the next Advance (spinForAdvance) */
+  private advanceSpinner: SocketSpinner | null = null;
+  private spinningForAdvance = false;
   /** the process cells of this part's process hosts, if it has any */
   private scheduler: LiveScheduler | null = null;
   /** cells being set up or torn down: the session's end waits for it */
@@ -457,6 +450,8 @@ class Session {
     head.writeDoubleBE(busyNs, 16);
     head.writeDoubleBE(this.liveState(horizon), 24);
     sendWithEvents(this.connection, FrameType.Done, head, outbox, this.writer);
+    this.awaitingAdvance = true;
+    this.spinForAdvance();
   }
 
   // ---- direct mode ----
@@ -594,33 +589,40 @@ class Session {
 
   /** Direct mode has model hosts only, so nothing else needs this core while the agent waits. */
   private setUpSpinner(direct: DirectRun): void {
-    if (SPIN_BUDGET_NS === 0 || (this.part?.liveNodes.size ?? 0) > 0 || !spinAvailable()) return;
+    if ((this.part?.liveNodes.size ?? 0) > 0) return;
     const connections = [...direct.peers.values(), this.connection];
-    const fds = connections.map((c) => socketFd(c.socket));
-    if (fds.some((fd) => fd === null)) return;
-    direct.spinner = new SocketSpinner();
-    direct.spinner.setFds(fds as number[]);
-    direct.spinConnections = connections;
+    direct.spinner = spinnerFor(connections);
+    direct.spinConnections = direct.spinner === null ? [] : connections;
   }
 
   /**
-   * Waits for this round's peer Round messages by spinning on the sockets (bounded by
-   * SPIN_BUDGET_NS), reading what arrives and handing it to its connection, in order.
-   * Whatever is not in by then arrives through the event loop as before.
+   * Waits for this round's peer Round messages by spinning on the sockets (spin.ts),
+   * reading what arrives and handing it to its connection, in order. Whatever is not
+   * in by then arrives through the event loop as before.
    */
   private spinForRounds(direct: DirectRun): void {
-    const spinner = direct.spinner;
-    if (spinner === null) return;
-    const connections = direct.spinConnections;
-    const deadline = process.hrtime.bigint() + BigInt(SPIN_BUDGET_NS);
-    while (direct.ownSent && !direct.stopped && !direct.stopRequested) {
-      if (!connections.every((c) => c.canReceiveDirectly())) return;
-      const left = Number(deadline - process.hrtime.bigint());
-      if (left <= 0) return;
-      const result = spinner.wait(left);
-      if (result.kind !== 'data') return;
-      // a copy: frames and the events read from them keep views of these bytes
-      connections[result.index]!.receive(Buffer.from(result.bytes));
+    if (direct.spinner === null) return;
+    spinUntil(direct.spinner, direct.spinConnections, () => !(direct.ownSent && !direct.stopped && !direct.stopRequested));
+  }
+
+  /**
+   * Star mode, model hosts only: after a Done, spin on the coordinator's socket for its
+   * next Advance instead of sleeping (a sleeping agent pays a wake-up per window). The
+   * Advance is handled inside the spin, its window runs and its Done goes out there
+   * too, so this loop carries window after window; the call made by that Done returns
+   * at once. After half a heartbeat period (at most YIELD_AFTER_MS) the loop leaves
+   * the rest to the event loop, so heartbeats and timers run.
+   */
+  private spinForAdvance(): void {
+    if (this.spinningForAdvance || this.scheduler !== null || (this.part?.liveNodes.size ?? 0) > 0) return;
+    this.advanceSpinner ??= spinnerFor([this.connection]);
+    if (this.advanceSpinner === null) return;
+    this.spinningForAdvance = true;
+    try {
+      const untilNs = Number(process.hrtime.bigint()) + Math.min(YIELD_AFTER_MS, this.connection.options.heartbeatMs / 2) * 1e6;
+      spinUntil(this.advanceSpinner, [this.connection], () => !this.awaitingAdvance || this.part === null, SPIN_BUDGET_NS, untilNs);
+    } finally {
+      this.spinningForAdvance = false;
     }
   }
 
@@ -729,6 +731,7 @@ class Session {
         readGroups(frame.payload, 0, addInbound);
         return;
       case FrameType.Advance: {
+        this.awaitingAdvance = false;
         if (frame.payload.length < 16) throw new WireError('malformed', 'Advance frame without a horizon and a window start');
         const horizon = frame.payload.readDoubleBE(0);
         const start = frame.payload.readDoubleBE(8);
@@ -754,6 +757,7 @@ class Session {
         return;
       }
       case FrameType.Finish: {
+        this.awaitingAdvance = false;
         if (frame.payload.length !== 8) throw new WireError('malformed', 'Finish frame without an end time');
         const endedAtNs = frame.payload.readDoubleBE(0);
         const scheduler = this.scheduler;
