@@ -7,7 +7,7 @@ import { lazyFunction, LibraryError, loadLibrary } from './lib.ts';
 const CELL_BYTES = 80;
 const DELIVERY_BYTES = 16;
 const FRAME_BYTES = 24;
-const STATS_BYTES = 56;
+const STATS_BYTES = 64;
 
 const windowFn = lazyFunction('ls_live__window', 'int', [
   'uint8_t *', 'int32_t', 'int64_t', 'int64_t', 'uint8_t *', 'uint8_t *', 'uint8_t *', 'int32_t', 'uint8_t *', 'uint32_t', 'int32_t', 'uint8_t *', 'int32_t *',
@@ -65,6 +65,8 @@ export interface LiveWindowStats {
   ringTruncated: number;
   /** times a cell's clock sat at a delivery not yet written, or at the window's end (the controller came late) */
   holds: number;
+  /** virtual ns the held clocks would have run on (a busy cell's work in that time was free) */
+  heldNs: number;
 }
 
 export class LiveWindowError extends Error {}
@@ -160,6 +162,7 @@ export function runWindow(cells: readonly LiveCellInput[], startNs: number, endN
       writeErrors: stats.readInt32LE(44),
       ringTruncated: stats.readInt32LE(48),
       holds: stats.readInt32LE(52),
+      heldNs: Number(stats.readBigInt64LE(56)),
     },
   };
 }

@@ -256,6 +256,7 @@ struct ls_live_stats {
 	int32_t write_errors;      /* deliveries the tap refused (the cell's kernel dropped them) */
 	int32_t ring_truncated;    /* frames longer than a ring slot */
 	int32_t holds;             /* times a cell's clock sat at a delivery not yet written (or at the window's end) */
+	int64_t held_ns;           /* virtual ns the clocks would have run on while they sat there */
 };
 
 LS_API int ls_live__get_affinity(int32_t *cpus, int32_t max);

@@ -116,6 +116,8 @@ export interface LiveStats {
   lateNsMax: number;
   /** times a cell's clock was held at a delivery the controller had not written yet (its vCPU stalled) */
   holds: number;
+  /** virtual ns the held clocks would have run on meanwhile (a busy cell got that CPU time free) */
+  heldNs: number;
   framesIn: number;
   framesOut: number;
   arpReplies: number;
@@ -131,7 +133,7 @@ export interface LiveStats {
 }
 
 export function newLiveStats(): LiveStats {
-  return { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, holds: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0, writeErrors: 0, framesDropped: 0, skips: 0, guestCpuNs: 0 };
+  return { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, holds: 0, heldNs: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0, writeErrors: 0, framesDropped: 0, skips: 0, guestCpuNs: 0 };
 }
 
 export class LiveScheduler {
@@ -478,6 +480,7 @@ export class LiveScheduler {
     this.stats.framesOut += stats.framesOut;
     this.stats.lateDeliveries += stats.lateDeliveries;
     this.stats.holds += stats.holds;
+    this.stats.heldNs += stats.heldNs;
     this.stats.lateNsMax = Math.max(this.stats.lateNsMax, stats.lateNsMax);
     this.stats.arpReplies += stats.arpReplies;
     this.stats.freezeNsMax = Math.max(this.stats.freezeNsMax, stats.freezeNsMax);
