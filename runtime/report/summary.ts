@@ -3,6 +3,7 @@ import type { Plan } from '../../dsl/plan.ts';
 import { formatVirtual } from '../core/time.ts';
 import type { DirectionStats } from '../model/link.ts';
 import type { SimulationResult } from '../simulation.ts';
+import type { LiveStats } from '../live/scheduler.ts';
 import { collectMetrics, evaluate, summarise, type ExpectationResult, type LogLine, type MetricSamples, type MetricSummary } from './metrics.ts';
 
 /** A link direction's counters, with busy time turned into utilisation of the run. */
@@ -32,6 +33,8 @@ export interface RunSummary {
   metrics: Record<string, MetricSummary>;
   expectations: ExpectationResult[];
   passed: boolean;
+  /** runs with process or vm hosts: how the cells' windows went (held clocks, late deliveries, freezes); else null */
+  live: LiveStats | null;
 }
 
 export function hostLogs(result: SimulationResult): Map<string, LogLine[]> {
@@ -82,6 +85,7 @@ export function buildSummary(plan: Plan, planHash: string, result: SimulationRes
     metrics,
     expectations,
     passed: complete && expectations.every((e) => e.passed),
+    live: result.live?.stats ?? null,
   };
   return { summary, samples };
 }
@@ -103,6 +107,12 @@ export function summaryText(s: RunSummary): string {
   lines.push(`trace      ${s.traceHash}`);
   lines.push(`virtual    ${formatVirtual(s.reachedNs)} of ${formatVirtual(s.durationNs)}; seed ${s.seed}`);
   lines.push(`wall       ${(s.wallMs / 1000).toFixed(3)}s; ${s.events} events (${s.eventsPerSecond}/s); ${s.windows} windows; ${s.partitions} partition(s)`);
+  if (s.live !== null) {
+    const l = s.live;
+    const ms = (ns: number) => (ns / 1e6).toFixed(2);
+    lines.push(`live       ${l.framesIn} frames in, ${l.framesOut} out (${l.framesDropped} dropped); clocks held ${l.holds} times (${ms(l.heldNs)} ms in all); ` +
+      `${l.lateDeliveries} deliveries late (latest ${ms(l.lateNsMax)} ms behind its cell's clock); slowest freeze ${ms(l.freezeNsMax)} ms, thaw ${ms(l.thawNsMax)} ms`);
+  }
   lines.push('', 'hosts');
   lines.push(table([['name', 'address', 'tx pkts', 'tx bytes', 'rx pkts', 'rx bytes', 'drops'], ...s.hosts.map((h) => [h.name, h.address, String(h.txPackets), String(h.txBytes), String(h.rxPackets), String(h.rxBytes), String(h.drops)])]));
   if (s.links.length > 0) {

@@ -70,6 +70,7 @@ test('Ctrl-C stops at the next window, keeps partial results and marks the direc
   t.false(summary.passed);
   t.true(summary.reachedNs > 0 && summary.reachedNs < 100000e9);
   t.regex(readFileSync(join(out, 'summary.txt'), 'utf8'), /status {5}INCOMPLETE \(interrupted\)/);
+  t.is((summary as unknown as { live: unknown }).live, null, 'a model-only run has no live stats');
 });
 
 test('Ctrl-C during a live run tears every cell down (no namespace, cgroup or process left)', async (t) => {
@@ -101,4 +102,8 @@ test('Ctrl-C during a live run tears every cell down (no namespace, cgroup or pr
   }
   t.false(readdirSync('/dev/shm').some((name) => name.startsWith(`livestack-${pid}-`)));
   t.regex(readFileSync(join(out, 'INCOMPLETE'), 'utf8'), /^interrupted/);
+  // the partial results say how the cells' windows went
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { live: { windows: number; holds: number; heldNs: number } | null };
+  t.true(summary.live !== null && summary.live.windows > 0 && summary.live.heldNs >= 0, JSON.stringify(summary.live));
+  t.regex(readFileSync(join(out, 'summary.txt'), 'utf8'), /^live {7}\d+ frames in, \d+ out \(\d+ dropped\); clocks held \d+ times/m);
 });
