@@ -60,6 +60,20 @@ function oneWayNs(plan: Plan): number {
   return best.get('db') ?? 0;
 }
 
+/** ms this machine takes for a fixed integer loop (xorshift, 100 million rounds): its speed now */
+function cpuProbeMs(rounds = 100_000_000): number {
+  let x = 0x9e3779b9 | 0;
+  const started = performance.now();
+  for (let i = 0; i < rounds; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+  }
+  const ms = performance.now() - started;
+  if (x === 0) throw new Error('unreachable: xorshift never reaches 0'); // keeps the loop
+  return ms;
+}
+
 function argument(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
@@ -102,10 +116,15 @@ const onSignal = () => {
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// This machine's speed moves the figures (virtual time is the time the programs ran, and ~5 ms of a
+// transaction is their own work): a fixed CPU loop, timed before and after each point, shows the
+// speed the point ran at
+const probes = new Map<number, number[]>();
 const { points, interrupted } = await runPlans(compiled.plans, {
   outDir,
   version: version(),
   shouldStop: () => stop,
+  aroundPoint: (index) => probes.set(index, [...(probes.get(index) ?? []), cpuProbeMs()]),
   progress: (line, final) => {
     if (final || process.stdout.isTTY) process.stdout.write(process.stdout.isTTY ? `\r${line}${final ? '\n' : ''}` : `${line}\n`);
   },
@@ -130,6 +149,7 @@ const rows = points.map((point) => {
     ...measured,
     virtualS: point.summary.reachedNs / 1e9,
     wallS: point.summary.wallMs / 1000,
+    cpuProbeMs: probes.get(points.indexOf(point)) ?? [],
     reference,
     error: { tps: error('tps'), qps: error('qps'), p95: error('p95') },
     dir: point.dir,
@@ -138,12 +158,12 @@ const rows = points.map((point) => {
 
 const pct = (x: number | null) => (x === null ? '-' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`);
 const num = (x: number | null, digits = 2) => (x === null ? '-' : x.toFixed(digits));
-const head = ['latency', 'tps', 'qps', 'p95 ms', 'virtual s', 'wall s', 'ref tps', 'ref p95', 'tps err', 'qps err', 'p95 err'];
-const body = rows.map((r) => [`${r.latencyMs} ms`, num(r.tps), num(r.qps, 0), num(r.p95), num(r.virtualS, 1), num(r.wallS, 1), num(r.reference?.tps ?? null), num(r.reference?.p95 ?? null), pct(r.error.tps), pct(r.error.qps), pct(r.error.p95)]);
+const head = ['latency', 'tps', 'qps', 'p95 ms', 'virtual s', 'wall s', 'ref tps', 'ref p95', 'tps err', 'qps err', 'p95 err', 'cpu probe ms'];
+const body = rows.map((r) => [`${r.latencyMs} ms`, num(r.tps), num(r.qps, 0), num(r.p95), num(r.virtualS, 1), num(r.wallS, 1), num(r.reference?.tps ?? null), num(r.reference?.p95 ?? null), pct(r.error.tps), pct(r.error.qps), pct(r.error.p95), r.cpuProbeMs.map((m) => m.toFixed(0)).join('/') || '-']);
 const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
 const table = [head, ...body].map((r) => r.map((c, i) => c.padStart(widths[i]!)).join('  ')).join('\n');
 const environment = { ...versions(), wallS: (Date.now() - started) / 1000, interrupted };
-const text = `${table}\n\n${Object.entries(environment).map(([k, v]) => `${k}: ${v}`).join('\n')}\n(the run directory's environment.json has the machine: kernel, cgroups, cores)\n`;
+const text = `${table}\n(cpu probe ms: a fixed 100-million-round integer loop before/after the point; this machine's speed, which moves the figures most at 0.5 ms)\n\n${Object.entries(environment).map(([k, v]) => `${k}: ${v}`).join('\n')}\n(the run directory's environment.json has the machine: kernel, cgroups, cores)\n`;
 writeFileSync(join(outDir, 'artifact.txt'), text);
 writeFileSync(join(outDir, 'artifact.json'), JSON.stringify({ scenario, rows, environment, tolerance: TOLERANCE }, null, 2) + '\n');
 console.log(`\n${text}`);
