@@ -9,6 +9,7 @@
 //   npm run artifact:oltp -- --set latency=1ms     # one point
 //   npm run artifact:oltp -- -o DIR --scenario oltp-4clients
 //   npm run artifact:oltp -- --scenario oltp-pgsql # PostgreSQL 15 at 1 ms
+//   npm run artifact:oltp -- --native              # and each point natively right after it (artifacts/native.ts)
 //
 // Writes the run directory of `livestack run` (one point-NNN/ per latency) plus
 // artifact.txt / artifact.json: per latency tps, qps, p95, virtual and wall
@@ -22,6 +23,7 @@ import type { Plan } from '../dsl/plan.ts';
 import { defaultRunPath } from '../runtime/report/rundir.ts';
 import { runPlans } from '../runtime/run.ts';
 import { version } from '../cli/main.ts';
+import { runNativeOltp, type NativeOltpResult } from './native.ts';
 
 interface Reference {
   tps: number;
@@ -120,11 +122,25 @@ process.on('SIGTERM', onSignal);
 // transaction is their own work): a fixed CPU loop, timed before and after each point, shows the
 // speed the point ran at
 const probes = new Map<number, number[]>();
+// --native: the same point without LiveStack right after it (the same moment of this machine), the
+// issue's reference setup: two namespaces joined by a delay element (scenario oltp only)
+const native = process.argv.includes('--native');
+if (native && scenario !== 'oltp') {
+  console.error(`--native runs the scenario oltp's setup (10 tables x 10,000 rows, 4 threads, 30 s, MariaDB); not ${scenario}`);
+  process.exit(2);
+}
+const natives = new Map<number, NativeOltpResult>();
 const { points, interrupted } = await runPlans(compiled.plans, {
   outDir,
   version: version(),
   shouldStop: () => stop,
-  aroundPoint: (index) => probes.set(index, [...(probes.get(index) ?? []), cpuProbeMs()]),
+  aroundPoint: async (index, when) => {
+    probes.set(index, [...(probes.get(index) ?? []), cpuProbeMs()]);
+    if (!native || when !== 'after' || stop) return;
+    const latencyNs = oneWayNs(compiled.plans[index]!);
+    console.log(`native baseline at ${latencyNs / 1e6} ms one way…`);
+    natives.set(index, await runNativeOltp({ latencyNs, tables: 10, tableSize: 10_000, threads: 4, timeS: 30 }));
+  },
   progress: (line, final) => {
     if (final || process.stdout.isTTY) process.stdout.write(process.stdout.isTTY ? `\r${line}${final ? '\n' : ''}` : `${line}\n`);
   },
@@ -150,6 +166,7 @@ const rows = points.map((point) => {
     virtualS: point.summary.reachedNs / 1e9,
     wallS: point.summary.wallMs / 1000,
     cpuProbeMs: probes.get(points.indexOf(point)) ?? [],
+    native: natives.get(points.indexOf(point)) ?? null,
     reference,
     error: { tps: error('tps'), qps: error('qps'), p95: error('p95') },
     dir: point.dir,
@@ -158,12 +175,15 @@ const rows = points.map((point) => {
 
 const pct = (x: number | null) => (x === null ? '-' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`);
 const num = (x: number | null, digits = 2) => (x === null ? '-' : x.toFixed(digits));
-const head = ['latency', 'tps', 'qps', 'p95 ms', 'virtual s', 'wall s', 'ref tps', 'ref p95', 'tps err', 'qps err', 'p95 err', 'cpu probe ms'];
-const body = rows.map((r) => [`${r.latencyMs} ms`, num(r.tps), num(r.qps, 0), num(r.p95), num(r.virtualS, 1), num(r.wallS, 1), num(r.reference?.tps ?? null), num(r.reference?.p95 ?? null), pct(r.error.tps), pct(r.error.qps), pct(r.error.p95), r.cpuProbeMs.map((m) => m.toFixed(0)).join('/') || '-']);
+const head = ['latency', 'tps', 'qps', 'p95 ms', 'virtual s', 'wall s', 'ref tps', 'ref p95', 'tps err', 'qps err', 'p95 err', 'cpu probe ms', ...(native ? ['native tps', 'native p95', 'tps vs native', 'p95 vs native'] : [])];
+const versus = (x: number | null, base: number | null | undefined) => (x === null || base === null || base === undefined ? null : (x - base) / base);
+const body = rows.map((r) => [`${r.latencyMs} ms`, num(r.tps), num(r.qps, 0), num(r.p95), num(r.virtualS, 1), num(r.wallS, 1), num(r.reference?.tps ?? null), num(r.reference?.p95 ?? null), pct(r.error.tps), pct(r.error.qps), pct(r.error.p95), r.cpuProbeMs.map((m) => m.toFixed(0)).join('/') || '-',
+  ...(native ? [num(r.native?.tps ?? null), num(r.native?.p95Ms ?? null), pct(versus(r.tps, r.native?.tps)), pct(versus(r.p95, r.native?.p95Ms))] : [])]);
 const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
 const table = [head, ...body].map((r) => r.map((c, i) => c.padStart(widths[i]!)).join('  ')).join('\n');
 const environment = { ...versions(), wallS: (Date.now() - started) / 1000, interrupted };
-const text = `${table}\n(cpu probe ms: a fixed 100-million-round integer loop before/after the point; this machine's speed, which moves the figures most at 0.5 ms)\n\n${Object.entries(environment).map(([k, v]) => `${k}: ${v}`).join('\n')}\n(the run directory's environment.json has the machine: kernel, cgroups, cores)\n`;
+const nativeNotes = rows.filter((r) => r.native !== null).map((r) => `native ${r.latencyMs} ms: ${r.native!.element} (its own path, ${(r.native!.elementNs / 1e3).toFixed(1)} us one way, taken off its delay)`);
+const text = `${table}\n(cpu probe ms: a fixed 100-million-round integer loop before/after the point; this machine's speed, which moves the figures most at 0.5 ms)\n${nativeNotes.length > 0 ? `${nativeNotes.join('\n')}\n` : ''}\n${Object.entries(environment).map(([k, v]) => `${k}: ${v}`).join('\n')}\n(the run directory's environment.json has the machine: kernel, cgroups, cores)\n`;
 writeFileSync(join(outDir, 'artifact.txt'), text);
 writeFileSync(join(outDir, 'artifact.json'), JSON.stringify({ scenario, rows, environment, tolerance: TOLERANCE }, null, 2) + '\n');
 console.log(`\n${text}`);

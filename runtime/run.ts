@@ -20,7 +20,7 @@ export interface RunOptions {
   /** set by Ctrl-C: the run stops at the next window and keeps partial results */
   shouldStop?: () => boolean;
   /** called before each point starts and after it ended (artifacts time a CPU probe there) */
-  aroundPoint?: (index: number, when: 'before' | 'after') => void;
+  aroundPoint?: (index: number, when: 'before' | 'after') => void | Promise<void>;
   version: string;
   /** the scenario's directory: relative vm `image` paths are resolved from it */
   baseDir?: string;
@@ -65,7 +65,7 @@ export async function runPlans(plans: readonly Plan[], options: RunOptions): Pro
     const hash = planHash(plan);
     dir.write('plan.json', planToJson(plan));
     dir.write('environment.json', env);
-    options.aroundPoint?.(i, 'before');
+    await options.aroundPoint?.(i, 'before');
     const started = performance.now();
     let lastShown = 0;
     let lastYield = performance.now();
@@ -115,7 +115,7 @@ export async function runPlans(plans: readonly Plan[], options: RunOptions): Pro
     if (complete) dir.complete();
     else dir.interrupted(failure ?? `stopped at virtual ${formatVirtual(result.reachedNs)}`);
     points.push({ plan, dir: dirPath, summary });
-    options.aroundPoint?.(i, 'after');
+    await options.aroundPoint?.(i, 'after');
     if (failure !== null) throw new RunFailure(failure, dirPath);
     if (!complete) return { points, interrupted: true };
   }

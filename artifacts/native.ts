@@ -1,0 +1,178 @@
+// The OLTP experiment without LiveStack, on this machine, now: MariaDB in one
+// network namespace, sysbench in another, joined by a delay element in a third
+// (bench/delay.c: this kernel has no netem). A baseline measured in the same run
+// as the simulated point, so this machine's speed of the moment moves both.
+//
+// Layout: the delay element busy-polls on the last core (as LiveStack's
+// controller does); the database and sysbench share the first (as LiveStack's
+// cells do). The element's own forwarding cost (two more veth hops and a packet
+// socket each way, ~40 us one way here) is measured first with no delay and
+// taken off the delay it is given, so a frame's one-way time is the link's
+// latency plus what a plain veth costs.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeOltpOptions {
+  /** one-way latency between the client and the database */
+  latencyNs: number;
+  tables: number;
+  tableSize: number;
+  threads: number;
+  timeS: number;
+}
+
+export interface NativeOltpResult {
+  tps: number | null;
+  qps: number | null;
+  p95Ms: number | null;
+  /** what the element's own path adds one way (taken off its delay) */
+  elementNs: number;
+  /** the element's report: frames forwarded and the latest a frame left after its due time */
+  element: string;
+  wallS: number;
+}
+
+const DB_ADDRESS = '198.18.0.1';
+const CLIENT_ADDRESS = '198.18.0.2';
+
+function ip(...args: string[]): void {
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function inNs(ns: string, core: number | null, command: string[]): string[] {
+  return ['ip', 'netns', 'exec', ns, ...(core === null ? [] : ['taskset', '-c', String(core)]), ...command];
+}
+
+/** Mean ping RTT (ms) from the client namespace to `address`. */
+function pingMs(ns: string, address: string): number {
+  const out = execFileSync('ip', ['netns', 'exec', ns, 'ping', '-c', '40', '-i', '0.01', '-q', address], { encoding: 'utf8' });
+  const m = /= [\d.]+\/([\d.]+)\//.exec(out);
+  if (m === null) throw new Error(`no RTT in ping's output: ${out}`);
+  return Number(m[1]);
+}
+
+async function waitFor(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const until = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > until) throw new Error(`native OLTP: ${what} did not happen within ${timeoutMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+function stop(child: ChildProcess | null): Promise<void> {
+  if (child === null || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+    }, 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Runs sysbench oltp_read_write natively across a delay element; cleans every namespace and process up. */
+export async function runNativeOltp(o: NativeOltpOptions): Promise<NativeOltpResult> {
+  const work = mkdtempSync(join(tmpdir(), 'livestack-native-'));
+  const tag = `lsn-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
+  const [nsC, nsD, nsM] = [`${tag}-c`, `${tag}-d`, `${tag}-m`];
+  const programsCore = 0;
+  const elementCore = Math.max(0, availableParallelism() - 1);
+  let element: ChildProcess | null = null;
+  let db: ChildProcess | null = null;
+  const started = performance.now();
+  try {
+    const delayBin = join(work, 'delay');
+    execFileSync('cc', ['-O2', '-Wall', '-o', delayBin, join(dirname(fileURLToPath(import.meta.url)), '..', 'bench', 'delay.c')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    for (const ns of [nsC, nsD, nsM]) {
+      ip('netns', 'add', ns);
+      ip('-n', ns, 'link', 'set', 'lo', 'up');
+    }
+    ip('link', 'add', 'c0', 'netns', nsC, 'type', 'veth', 'peer', 'name', 'c1', 'netns', nsM);
+    ip('link', 'add', 'd0', 'netns', nsD, 'type', 'veth', 'peer', 'name', 'd1', 'netns', nsM);
+    // a plain veth between the two, for the element's calibration only
+    ip('link', 'add', 'x0', 'netns', nsC, 'type', 'veth', 'peer', 'name', 'x1', 'netns', nsD);
+    ip('-n', nsC, 'addr', 'add', `${CLIENT_ADDRESS}/24`, 'dev', 'c0');
+    ip('-n', nsD, 'addr', 'add', `${DB_ADDRESS}/24`, 'dev', 'd0');
+    ip('-n', nsC, 'addr', 'add', '198.19.0.2/24', 'dev', 'x0');
+    ip('-n', nsD, 'addr', 'add', '198.19.0.1/24', 'dev', 'x1');
+    for (const [ns, dev] of [[nsC, 'c0'], [nsD, 'd0'], [nsM, 'c1'], [nsM, 'd1'], [nsC, 'x0'], [nsD, 'x1']] as const) ip('-n', ns, 'link', 'set', dev, 'up');
+    const startElement = async (delayNs: number): Promise<ChildProcess> => {
+      const [cmd, ...args] = inNs(nsM, elementCore, [delayBin, 'c1', 'd1', String(Math.max(0, Math.round(delayNs)))]);
+      const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      await waitFor(() => out.includes('delay:') || child.exitCode !== null, 'the delay element starting');
+      if (child.exitCode !== null) throw new Error(`the delay element exited (${child.exitCode})`);
+      (child as ChildProcess & { output: () => string }).output = () => out;
+      return child;
+    };
+    // calibration: what the element's path adds, one way
+    element = await startElement(0);
+    pingMs(nsC, DB_ADDRESS); // ARP and warm-up
+    const through = pingMs(nsC, DB_ADDRESS);
+    const direct = pingMs(nsC, '198.19.0.1');
+    await stop(element);
+    const elementNs = Math.max(0, ((through - direct) / 2) * 1e6);
+    ip('-n', nsC, 'link', 'del', 'x0');
+    element = await startElement(o.latencyNs - elementNs);
+    // the database, as in scenarios/paper/oltp.scn
+    writeFileSync(join(work, 'init.sql'), "CREATE DATABASE IF NOT EXISTS sbtest;\nCREATE USER IF NOT EXISTS sb@'%' IDENTIFIED BY 'sb';\nGRANT ALL ON *.* TO sb@'%';\n");
+    const data = join(work, 'data');
+    execFileSync(inNs(nsD, programsCore, [])[0]!, [...inNs(nsD, programsCore, []).slice(1), 'mariadb-install-db', '--no-defaults', `--datadir=${data}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db', '--innodb-use-native-aio=0'], { stdio: 'ignore' });
+    const [dbCmd, ...dbArgs] = inNs(nsD, programsCore, ['mariadbd', '--no-defaults', `--datadir=${data}`, '--user=root', `--socket=${join(work, 'sock')}`, '--port=3306', '--bind-address=0.0.0.0',
+      '--skip-name-resolve', '--max-connections=200', '--innodb-buffer-pool-size=256M', '--innodb-log-file-size=64M', '--innodb-use-native-aio=0', `--init-file=${join(work, 'init.sql')}`, `--log-error=${join(work, 'error.log')}`]);
+    db = spawn(dbCmd!, dbArgs, { stdio: 'ignore' });
+    const ready = () => {
+      try {
+        execFileSync('ip', ['netns', 'exec', nsC, 'mariadb', '-h', DB_ADDRESS, '-u', 'sb', '-psb', '--connect-timeout=2', '-e', 'select 1'], { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor(ready, 'mariadbd accepting connections', 60_000);
+    const sb = ['sysbench', 'oltp_read_write', '--db-driver=mysql', `--mysql-host=${DB_ADDRESS}`, '--mysql-user=sb', '--mysql-password=sb', `--tables=${o.tables}`, `--table-size=${o.tableSize}`];
+    const run = (args: string[]) => execFileSync(inNs(nsC, programsCore, [])[0]!, [...inNs(nsC, programsCore, []).slice(1), ...sb, ...args], { encoding: 'utf8', maxBuffer: 16 << 20 });
+    run(['prepare']);
+    const out = run([`--threads=${o.threads}`, `--time=${o.timeS}`, '--percentile=95', 'run']);
+    const num = (re: RegExp) => {
+      const m = re.exec(out);
+      return m === null ? null : Number(m[1]);
+    };
+    await stop(element);
+    const report = ((element as ChildProcess & { output?: () => string }).output?.() ?? '').trim().split('\n').pop() ?? '';
+    element = null;
+    return {
+      tps: num(/transactions: +\d+ +\(([\d.]+) per sec/),
+      qps: num(/queries: +\d+ +\(([\d.]+) per sec/),
+      p95Ms: num(/95th percentile: +([\d.]+)/),
+      elementNs,
+      element: report,
+      wallS: (performance.now() - started) / 1000,
+    };
+  } finally {
+    await stop(db);
+    await stop(element);
+    for (const ns of [nsC, nsD, nsM]) {
+      try {
+        ip('netns', 'del', ns);
+      } catch {
+        // not created
+      }
+    }
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+// `npx tsx artifacts/native.ts [LATENCY_US] [TIME_S]`: one native point (10 tables × 10,000 rows, 4 threads)
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const latencyUs = Number(process.argv[2] ?? 1000);
+  const result = await runNativeOltp({ latencyNs: latencyUs * 1000, tables: 10, tableSize: 10_000, threads: 4, timeS: Number(process.argv[3] ?? 30) });
+  console.log(JSON.stringify(result, null, 2));
+}
