@@ -10,6 +10,7 @@
 //   npm run artifact:oltp -- -o DIR --scenario oltp-4clients
 //   npm run artifact:oltp -- --scenario oltp-pgsql # PostgreSQL 15 at 1 ms
 //   npm run artifact:oltp -- --native              # and each point natively right after it (artifacts/native.ts)
+//   npm run artifact:oltp -- --repeat 3            # the sweep 3 times, medians per point (as the reference)
 //
 // Writes the run directory of `livestack run` (one point-NNN/ per latency) plus
 // artifact.txt / artifact.json: per latency tps, qps, p95, virtual and wall
@@ -130,14 +131,22 @@ if (native && scenario !== 'oltp') {
   process.exit(2);
 }
 const natives = new Map<number, NativeOltpResult>();
-const { points, interrupted } = await runPlans(compiled.plans, {
+// --repeat N: the whole sweep N times over (round after round, so a slow spell of this machine does not
+// take all runs of one point), each point's figures the median of its runs (the reference: medians of 3)
+const repeat = Number(argument('--repeat') ?? 1);
+if (!Number.isInteger(repeat) || repeat < 1 || repeat > 20) {
+  console.error(`--repeat takes a whole number of rounds, 1 to 20 (got ${argument('--repeat')})`);
+  process.exit(2);
+}
+const runList = Array.from({ length: repeat }, () => compiled.plans).flat();
+const { points, interrupted } = await runPlans(runList, {
   outDir,
   version: version(),
   shouldStop: () => stop,
   aroundPoint: async (index, when) => {
     probes.set(index, [...(probes.get(index) ?? []), cpuProbeMs()]);
     if (!native || when !== 'after' || stop) return;
-    const latencyNs = oneWayNs(compiled.plans[index]!);
+    const latencyNs = oneWayNs(runList[index]!);
     console.log(`native baseline at ${latencyNs / 1e6} ms one way…`);
     natives.set(index, await runNativeOltp({ latencyNs, tables: 10, tableSize: 10_000, threads: 4, timeS: 30 }));
   },
@@ -146,10 +155,15 @@ const { points, interrupted } = await runPlans(compiled.plans, {
   },
 });
 
-const rows = points.map((point) => {
-  // one-way latency from the first client to the database, links and switches on the way (the 4-client
-  // variant reaches it through a switch)
-  const latencyNs = oneWayNs(point.plan);
+/** The median of what is there (null when nothing is). */
+function medianOf(values: ReadonlyArray<number | null>): number | null {
+  const xs = values.filter((v): v is number => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
+  if (xs.length === 0) return null;
+  const mid = xs.length >> 1;
+  return xs.length % 2 === 1 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
+}
+
+const perRun = points.map((point, index) => {
   const metric = (name: string) => point.summary.metrics[name]?.mean ?? null;
   // throughput of all clients together (the 4-client variant: four 1-thread clients against the
   // reference's one 4-thread client); p95 is the clients' mean
@@ -157,33 +171,47 @@ const rows = points.map((point) => {
     const m = point.summary.metrics[name];
     return m === undefined || m.mean === null ? null : m.mean * m.count;
   };
-  const measured = { tps: total('tps'), qps: total('qps'), p95: metric('p95_ms') };
+  return {
+    point, index, tps: total('tps'), qps: total('qps'), p95: metric('p95_ms'),
+    virtualS: point.summary.reachedNs / 1e9, wallS: point.summary.wallMs / 1000,
+    cpuProbeMs: probes.get(index) ?? [], native: natives.get(index) ?? null,
+  };
+});
+const rows = compiled.plans.map((plan, k) => {
+  // the runs of this point: every compiled.plans.length-th, from k
+  const runs = perRun.filter((r) => r.index % compiled.plans.length === k);
+  // one-way latency from the first client to the database, links and switches on the way (the 4-client
+  // variant reaches it through a switch)
+  const latencyNs = oneWayNs(plan);
+  const measured = { tps: medianOf(runs.map((r) => r.tps)), qps: medianOf(runs.map((r) => r.qps)), p95: medianOf(runs.map((r) => r.p95)) };
   const reference = (scenario === 'oltp-pgsql' ? REFERENCE_PGSQL : REFERENCE).get(latencyNs) ?? null;
   const error = (key: keyof Reference) => (reference === null || measured[key] === null || Number.isNaN(reference[key]) ? null : (measured[key]! - reference[key]) / reference[key]);
+  const natived = runs.flatMap((r) => (r.native === null ? [] : [r.native]));
   return {
     latencyMs: latencyNs / 1e6,
     ...measured,
-    virtualS: point.summary.reachedNs / 1e9,
-    wallS: point.summary.wallMs / 1000,
-    cpuProbeMs: probes.get(points.indexOf(point)) ?? [],
-    native: natives.get(points.indexOf(point)) ?? null,
+    runs: runs.map((r) => ({ tps: r.tps, qps: r.qps, p95: r.p95, dir: r.point.dir, cpuProbeMs: r.cpuProbeMs, native: r.native })),
+    virtualS: medianOf(runs.map((r) => r.virtualS)),
+    wallS: medianOf(runs.map((r) => r.wallS)),
+    cpuProbeMs: runs.flatMap((r) => r.cpuProbeMs),
+    native: natived.length === 0 ? null : { tps: medianOf(natived.map((n) => n.tps)), p95Ms: medianOf(natived.map((n) => n.p95Ms)), element: natived.map((n) => n.element).join(' | '), elementNs: medianOf(natived.map((n) => n.elementNs)) ?? 0 },
     reference,
     error: { tps: error('tps'), qps: error('qps'), p95: error('p95') },
-    dir: point.dir,
+    dir: runs.map((r) => r.point.dir).join(', '),
   };
-});
+}).filter((r) => r.runs.length > 0);
 
 const pct = (x: number | null) => (x === null ? '-' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`);
 const num = (x: number | null, digits = 2) => (x === null ? '-' : x.toFixed(digits));
-const head = ['latency', 'tps', 'qps', 'p95 ms', 'virtual s', 'wall s', 'ref tps', 'ref p95', 'tps err', 'qps err', 'p95 err', 'cpu probe ms', ...(native ? ['native tps', 'native p95', 'tps vs native', 'p95 vs native'] : [])];
+const head = ['latency', 'tps', 'qps', 'p95 ms', ...(repeat > 1 ? ['tps of each run'] : []), 'virtual s', 'wall s', 'ref tps', 'ref p95', 'tps err', 'qps err', 'p95 err', 'cpu probe ms', ...(native ? ['native tps', 'native p95', 'tps vs native', 'p95 vs native'] : [])];
 const versus = (x: number | null, base: number | null | undefined) => (x === null || base === null || base === undefined ? null : (x - base) / base);
-const body = rows.map((r) => [`${r.latencyMs} ms`, num(r.tps), num(r.qps, 0), num(r.p95), num(r.virtualS, 1), num(r.wallS, 1), num(r.reference?.tps ?? null), num(r.reference?.p95 ?? null), pct(r.error.tps), pct(r.error.qps), pct(r.error.p95), r.cpuProbeMs.map((m) => m.toFixed(0)).join('/') || '-',
+const body = rows.map((r) => [`${r.latencyMs} ms`, num(r.tps), num(r.qps, 0), num(r.p95), ...(repeat > 1 ? [r.runs.map((x) => num(x.tps)).join(' ')] : []), num(r.virtualS, 1), num(r.wallS, 1), num(r.reference?.tps ?? null), num(r.reference?.p95 ?? null), pct(r.error.tps), pct(r.error.qps), pct(r.error.p95), r.cpuProbeMs.map((m) => m.toFixed(0)).join('/') || '-',
   ...(native ? [num(r.native?.tps ?? null), num(r.native?.p95Ms ?? null), pct(versus(r.tps, r.native?.tps)), pct(versus(r.p95, r.native?.p95Ms))] : [])]);
 const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
 const table = [head, ...body].map((r) => r.map((c, i) => c.padStart(widths[i]!)).join('  ')).join('\n');
 const environment = { ...versions(), wallS: (Date.now() - started) / 1000, interrupted };
 const nativeNotes = rows.filter((r) => r.native !== null).map((r) => `native ${r.latencyMs} ms: ${r.native!.element} (its own path, ${(r.native!.elementNs / 1e3).toFixed(1)} us one way, taken off its delay)`);
-const text = `${table}\n(cpu probe ms: a fixed 100-million-round integer loop before/after the point; this machine's speed, which moves the figures most at 0.5 ms)\n${nativeNotes.length > 0 ? `${nativeNotes.join('\n')}\n` : ''}\n${Object.entries(environment).map(([k, v]) => `${k}: ${v}`).join('\n')}\n(the run directory's environment.json has the machine: kernel, cgroups, cores)\n`;
+const text = `${table}\n${repeat > 1 ? `(${repeat} rounds of the sweep: tps, qps and p95 are each point's medians; wall and virtual too)\n` : ''}(cpu probe ms: a fixed 100-million-round integer loop before/after the point; this machine's speed, which moves the figures most at 0.5 ms)\n${nativeNotes.length > 0 ? `${nativeNotes.join('\n')}\n` : ''}\n${Object.entries(environment).map(([k, v]) => `${k}: ${v}`).join('\n')}\n(the run directory's environment.json has the machine: kernel, cgroups, cores)\n`;
 writeFileSync(join(outDir, 'artifact.txt'), text);
 writeFileSync(join(outDir, 'artifact.json'), JSON.stringify({ scenario, rows, environment, tolerance: TOLERANCE }, null, 2) + '\n');
 console.log(`\n${text}`);
