@@ -24,23 +24,10 @@ import type { Plan } from '../dsl/plan.ts';
 import { defaultRunPath } from '../runtime/report/rundir.ts';
 import { runPlans } from '../runtime/run.ts';
 import { version } from '../cli/main.ts';
+import { median } from '../bench/stats.ts';
 import { runNativeOltp, type NativeOltpResult } from './native.ts';
+import { REFERENCE, REFERENCE_PGSQL, TOLERANCE, type Reference } from './reference.ts';
 
-interface Reference {
-  tps: number;
-  qps: number;
-  p95: number;
-}
-
-/** one-way latency (ns) → the issue's reference figures */
-export const REFERENCE = new Map<number, Reference>([
-  [500_000, { tps: 160.2, qps: 3205, p95: 26.68 }],
-  [1_000_000, { tps: 89.01, qps: 1780, p95: 45.79 }],
-  [5_000_000, { tps: 18.67, qps: 373, p95: 215.44 }],
-]);
-/** PostgreSQL 15 (scenario oltp-pgsql), 1 ms: qps not given by the issue */
-export const REFERENCE_PGSQL = new Map<number, Reference>([[1_000_000, { tps: 88.3, qps: NaN, p95: 46.63 }]]);
-export const TOLERANCE = 0.05;
 
 /** The smallest sum of link and switch latencies from the first client host to db (breadth-first). */
 function oneWayNs(plan: Plan): number {
@@ -157,10 +144,8 @@ const { points, interrupted } = await runPlans(runList, {
 
 /** The median of what is there (null when nothing is). */
 function medianOf(values: ReadonlyArray<number | null>): number | null {
-  const xs = values.filter((v): v is number => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
-  if (xs.length === 0) return null;
-  const mid = xs.length >> 1;
-  return xs.length % 2 === 1 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
+  const xs = values.filter((v): v is number => v !== null && Number.isFinite(v));
+  return xs.length === 0 ? null : median(xs);
 }
 
 const perRun = points.map((point, index) => {
