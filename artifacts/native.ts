@@ -42,8 +42,9 @@ function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-function inNs(ns: string, core: number | null, command: string[]): string[] {
-  return ['ip', 'netns', 'exec', ns, ...(core === null ? [] : ['taskset', '-c', String(core)]), ...command];
+/** `command` inside namespace `ns`, pinned to `core`: the argument list for ip(8) */
+function inNs(ns: string, core: number, command: string[]): string[] {
+  return ['netns', 'exec', ns, 'taskset', '-c', String(core), ...command];
 }
 
 /** Mean ping RTT (ms) from the client namespace to `address`. */
@@ -83,7 +84,7 @@ export async function runNativeOltp(o: NativeOltpOptions): Promise<NativeOltpRes
   const [nsC, nsD, nsM] = [`${tag}-c`, `${tag}-d`, `${tag}-m`];
   const programsCore = 0;
   const elementCore = Math.max(0, availableParallelism() - 1);
-  let element: ChildProcess | null = null;
+  let element: { child: ChildProcess; output: () => string } | null = null;
   let db: ChildProcess | null = null;
   const started = performance.now();
   try {
@@ -102,34 +103,32 @@ export async function runNativeOltp(o: NativeOltpOptions): Promise<NativeOltpRes
     ip('-n', nsC, 'addr', 'add', '198.19.0.2/24', 'dev', 'x0');
     ip('-n', nsD, 'addr', 'add', '198.19.0.1/24', 'dev', 'x1');
     for (const [ns, dev] of [[nsC, 'c0'], [nsD, 'd0'], [nsM, 'c1'], [nsM, 'd1'], [nsC, 'x0'], [nsD, 'x1']] as const) ip('-n', ns, 'link', 'set', dev, 'up');
-    const startElement = async (delayNs: number): Promise<ChildProcess> => {
-      const [cmd, ...args] = inNs(nsM, elementCore, [delayBin, 'c1', 'd1', String(Math.max(0, Math.round(delayNs)))]);
-      const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const startElement = async (delayNs: number): Promise<{ child: ChildProcess; output: () => string }> => {
+      const child = spawn('ip', inNs(nsM, elementCore, [delayBin, 'c1', 'd1', String(Math.max(0, Math.round(delayNs)))]), { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      element = { child, output: () => out };
       await waitFor(() => out.includes('delay:') || child.exitCode !== null, 'the delay element starting');
       if (child.exitCode !== null) throw new Error(`the delay element exited (${child.exitCode})`);
-      (child as ChildProcess & { output: () => string }).output = () => out;
-      return child;
+      return element;
     };
     // calibration: what the element's path adds, one way
-    element = await startElement(0);
+    await startElement(0);
     pingMs(nsC, DB_ADDRESS); // ARP and warm-up
     const through = pingMs(nsC, DB_ADDRESS);
     const direct = pingMs(nsC, '198.19.0.1');
-    await stop(element);
+    await stop(element!.child);
     const elementNs = Math.max(0, ((through - direct) / 2) * 1e6);
     // its own path must be a small part of the latency, or the baseline measures the element
     if (elementNs > o.latencyNs / 2) throw new Error(`native OLTP: the delay element's own path took ${(elementNs / 1e3).toFixed(0)} us one way, more than half the ${o.latencyNs / 1e3} us asked: this machine is too busy for a native baseline now`);
     ip('-n', nsC, 'link', 'del', 'x0');
-    element = await startElement(o.latencyNs - elementNs);
+    const running = await startElement(o.latencyNs - elementNs);
     // the database, as in scenarios/paper/oltp.scn
     writeFileSync(join(work, 'init.sql'), "CREATE DATABASE IF NOT EXISTS sbtest;\nCREATE USER IF NOT EXISTS sb@'%' IDENTIFIED BY 'sb';\nGRANT ALL ON *.* TO sb@'%';\n");
     const data = join(work, 'data');
-    execFileSync(inNs(nsD, programsCore, [])[0]!, [...inNs(nsD, programsCore, []).slice(1), 'mariadb-install-db', '--no-defaults', `--datadir=${data}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db', '--innodb-use-native-aio=0'], { stdio: 'ignore' });
-    const [dbCmd, ...dbArgs] = inNs(nsD, programsCore, ['mariadbd', '--no-defaults', `--datadir=${data}`, '--user=root', `--socket=${join(work, 'sock')}`, '--port=3306', '--bind-address=0.0.0.0',
-      '--skip-name-resolve', '--max-connections=200', '--innodb-buffer-pool-size=256M', '--innodb-log-file-size=64M', '--innodb-use-native-aio=0', `--init-file=${join(work, 'init.sql')}`, `--log-error=${join(work, 'error.log')}`]);
-    db = spawn(dbCmd!, dbArgs, { stdio: 'ignore' });
+    execFileSync('ip', inNs(nsD, programsCore, ['mariadb-install-db', '--no-defaults', `--datadir=${data}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db', '--innodb-use-native-aio=0']), { stdio: 'ignore' });
+    db = spawn('ip', inNs(nsD, programsCore, ['mariadbd', '--no-defaults', `--datadir=${data}`, '--user=root', `--socket=${join(work, 'sock')}`, '--port=3306', '--bind-address=0.0.0.0',
+      '--skip-name-resolve', '--max-connections=200', '--innodb-buffer-pool-size=256M', '--innodb-log-file-size=64M', '--innodb-use-native-aio=0', `--init-file=${join(work, 'init.sql')}`, `--log-error=${join(work, 'error.log')}`]), { stdio: 'ignore' });
     const ready = () => {
       try {
         execFileSync('ip', ['netns', 'exec', nsC, 'mariadb', '-h', DB_ADDRESS, '-u', 'sb', '-psb', '--connect-timeout=2', '-e', 'select 1'], { stdio: 'ignore' });
@@ -140,16 +139,15 @@ export async function runNativeOltp(o: NativeOltpOptions): Promise<NativeOltpRes
     };
     await waitFor(ready, 'mariadbd accepting connections', 60_000);
     const sb = ['sysbench', 'oltp_read_write', '--db-driver=mysql', `--mysql-host=${DB_ADDRESS}`, '--mysql-user=sb', '--mysql-password=sb', `--tables=${o.tables}`, `--table-size=${o.tableSize}`];
-    const run = (args: string[]) => execFileSync(inNs(nsC, programsCore, [])[0]!, [...inNs(nsC, programsCore, []).slice(1), ...sb, ...args], { encoding: 'utf8', maxBuffer: 16 << 20 });
+    const run = (args: string[]) => execFileSync('ip', inNs(nsC, programsCore, [...sb, ...args]), { encoding: 'utf8', maxBuffer: 16 << 20 });
     run(['prepare']);
     const out = run([`--threads=${o.threads}`, `--time=${o.timeS}`, '--percentile=95', 'run']);
     const num = (re: RegExp) => {
       const m = re.exec(out);
       return m === null ? null : Number(m[1]);
     };
-    await stop(element);
-    const report = ((element as ChildProcess & { output?: () => string }).output?.() ?? '').trim().split('\n').pop() ?? '';
-    element = null;
+    await stop(running.child);
+    const report = running.output().trim().split('\n').pop() ?? '';
     return {
       tps: num(/transactions: +\d+ +\(([\d.]+) per sec/),
       qps: num(/queries: +\d+ +\(([\d.]+) per sec/),
@@ -160,7 +158,7 @@ export async function runNativeOltp(o: NativeOltpOptions): Promise<NativeOltpRes
     };
   } finally {
     await stop(db);
-    await stop(element);
+    if (element !== null) await stop(element.child);
     for (const ns of [nsC, nsD, nsM]) {
       try {
         ip('netns', 'del', ns);
