@@ -167,6 +167,11 @@ int ls_clock__run(struct ls_clock *clock, int64_t virtual_ns, double scale)
 
 int ls_clock__limit(struct ls_clock *clock, int64_t limit_ns)
 {
+	return ls_clock__limit_held(clock, limit_ns, NULL);
+}
+
+int ls_clock__limit_held(struct ls_clock *clock, int64_t limit_ns, int64_t *held_ns)
+{
 	struct ls_clock_page *page;
 	struct ls_clock_snapshot snapshot;
 	int64_t host_ns, now_ns, unheld_ns;
@@ -183,6 +188,8 @@ int ls_clock__limit(struct ls_clock *clock, int64_t limit_ns)
 	snapshot.limit_virtual_ns = INT64_MAX;
 	unheld_ns = ls_clock__virtual_at(&snapshot, snapshot.running ? host_ns : 0);
 	held = snapshot.running && unheld_ns > now_ns;
+	if (held_ns != NULL)
+		*held_ns = held ? unheld_ns - now_ns : 0;
 	clock__write_begin(page);
 	if (held) {
 		/* it sat at the limit: it runs on from there now */

@@ -407,23 +407,17 @@ int ls_live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t star
 static void live__hold(struct ls_live_cell *c, struct live__state *s, const struct ls_live_delivery *deliveries,
 		       int64_t end_ns, struct ls_live_stats *stats)
 {
-	int64_t limit = end_ns, host_ns = live__host_ns(), capped, unheld;
-	struct ls_clock_snapshot before;
+	int64_t limit = end_ns, held_ns = 0;
 	int rc;
 
 	if (s->next_delivery < c->deliveries_end && deliveries[s->next_delivery].time_ns < limit)
 		limit = deliveries[s->next_delivery].time_ns;
-	/* how far the clock would have run on while it sat at its limit (measured, not charged) */
-	if (ls_clock__snapshot(c->clock, &before) == 0 && before.running) {
-		capped = ls_clock__virtual_at(&before, host_ns);
-		before.limit_virtual_ns = INT64_MAX;
-		unheld = ls_clock__virtual_at(&before, host_ns);
-		if (unheld > capped)
-			stats->held_ns += unheld - capped;
-	}
-	rc = ls_clock__limit(c->clock, limit);
-	if (rc > 0)
+	/* held_ns: how far the clock would have run on while it sat at its limit (measured, not charged) */
+	rc = ls_clock__limit_held(c->clock, limit, &held_ns);
+	if (rc > 0) {
 		stats->holds++;
+		stats->held_ns += held_ns;
+	}
 	if (rc < 0 || ls_clock__snapshot(c->clock, &s->clock) < 0)
 		return;
 	s->base_host_ns = s->clock.base_host_ns;

@@ -265,6 +265,8 @@ LS_API int ls_clock__run(struct ls_clock *clock, int64_t virtual_ns, double scal
  * limit below the current value is raised to it). Returns 1 if it had been
  * held (and wakes all waiters: their timers moved), 0 if not, or -errno. */
 LS_API int ls_clock__limit(struct ls_clock *clock, int64_t limit_ns);
+/* The same; held_ns (if not NULL) gets how far the clock would have run on past the limit it sat at (0 if it was not held). */
+LS_API int ls_clock__limit_held(struct ls_clock *clock, int64_t limit_ns, int64_t *held_ns);
 /* Jumps to virtual_ns (frozen or running; running clocks continue from
  * there). -EINVAL if earlier than now. Wakes all waiters. */
 LS_API int ls_clock__set(struct ls_clock *clock, int64_t virtual_ns);
