@@ -22,6 +22,10 @@ export interface NativeOltpOptions {
   tableSize: number;
   threads: number;
   timeS: number;
+  /** TCP congestion control of both namespaces' connections (a route metric); default: the machine's */
+  congestionControl?: string;
+  /** write the run phase's frames as seen by the database (d0.pcap) and the client (c0.pcap) here (dumpcap) */
+  captureDir?: string;
 }
 
 export interface NativeOltpResult {
@@ -103,6 +107,9 @@ export async function runNativeOltp(o: NativeOltpOptions): Promise<NativeOltpRes
     ip('-n', nsC, 'addr', 'add', '198.19.0.2/24', 'dev', 'x0');
     ip('-n', nsD, 'addr', 'add', '198.19.0.1/24', 'dev', 'x1');
     for (const [ns, dev] of [[nsC, 'c0'], [nsD, 'd0'], [nsM, 'c1'], [nsM, 'd1'], [nsC, 'x0'], [nsD, 'x1']] as const) ip('-n', ns, 'link', 'set', dev, 'up');
+    if (o.congestionControl !== undefined) {
+      for (const [ns, dev, src] of [[nsC, 'c0', CLIENT_ADDRESS], [nsD, 'd0', DB_ADDRESS]] as const) ip('-n', ns, 'route', 'replace', '198.18.0.0/24', 'dev', dev, 'proto', 'kernel', 'scope', 'link', 'src', src, 'congctl', o.congestionControl);
+    }
     const startElement = async (delayNs: number): Promise<{ child: ChildProcess; output: () => string }> => {
       const child = spawn('ip', inNs(nsM, elementCore, [delayBin, 'c1', 'd1', String(Math.max(0, Math.round(delayNs)))]), { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
@@ -141,11 +148,16 @@ export async function runNativeOltp(o: NativeOltpOptions): Promise<NativeOltpRes
     const sb = ['sysbench', 'oltp_read_write', '--db-driver=mysql', `--mysql-host=${DB_ADDRESS}`, '--mysql-user=sb', '--mysql-password=sb', `--tables=${o.tables}`, `--table-size=${o.tableSize}`];
     const run = (args: string[]) => execFileSync('ip', inNs(nsC, programsCore, [...sb, ...args]), { encoding: 'utf8', maxBuffer: 16 << 20 });
     run(['prepare']);
+    // headers only (128 bytes a frame); dumpcap takes ~1 s to start capturing
+    const dumps = o.captureDir === undefined ? [] : ([[nsD, 'd0'], [nsC, 'c0']] as const).map(([ns, dev]) =>
+      spawn('ip', ['netns', 'exec', ns, 'dumpcap', '-q', '-i', dev, '-s', '128', '-w', join(o.captureDir!, `${dev}.pcap`)], { stdio: 'ignore' }));
+    if (dumps.length > 0) await new Promise((resolve) => setTimeout(resolve, 1500));
     const out = run([`--threads=${o.threads}`, `--time=${o.timeS}`, '--percentile=95', 'run']);
     const num = (re: RegExp) => {
       const m = re.exec(out);
       return m === null ? null : Number(m[1]);
     };
+    for (const d of dumps) await stop(d);
     await stop(running.child);
     const report = running.output().trim().split('\n').pop() ?? '';
     return {
@@ -170,9 +182,11 @@ export async function runNativeOltp(o: NativeOltpOptions): Promise<NativeOltpRes
   }
 }
 
-// `npx tsx artifacts/native.ts [LATENCY_US] [TIME_S]`: one native point (10 tables × 10,000 rows, 4 threads)
+// `npx tsx artifacts/native.ts [LATENCY_US] [TIME_S] [CONGESTION_CONTROL] [CAPTURE_DIR]`: one native point
+// (10 tables × 10,000 rows, 4 threads); '' for the machine's congestion control
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const latencyUs = Number(process.argv[2] ?? 1000);
-  const result = await runNativeOltp({ latencyNs: latencyUs * 1000, tables: 10, tableSize: 10_000, threads: 4, timeS: Number(process.argv[3] ?? 30) });
+  const result = await runNativeOltp({ latencyNs: latencyUs * 1000, tables: 10, tableSize: 10_000, threads: 4, timeS: Number(process.argv[3] ?? 30),
+    congestionControl: process.argv[4] || undefined, captureDir: process.argv[5] || undefined });
   console.log(JSON.stringify(result, null, 2));
 }

@@ -18,6 +18,28 @@ import { nextTapName } from './names.ts';
 /** `ip` is quick (~2 ms); a hung one must not hang LiveStack. */
 const IP_TIMEOUT_MS = 10_000;
 
+/**
+ * The TCP congestion control of a cell's connections over the simulated network (a route metric,
+ * so it holds for connections made and accepted, whatever the machine's default). A cell's kernel
+ * runs on real time (CELLS-FACTS pitfall 5), so a congestion control that paces (bbr, this
+ * machine's default) spaces segments by real time: with the run at ~2.2x wall/virtual, a 12.6 KB
+ * database answer over a 1 ms link left in two bursts ~450 us of virtual time apart (its pacing
+ * rate came from the real-time RTT, 4.4 ms for a 2 ms one), and the OLTP artifact's transactions
+ * carried three such gaps each; at 0.5 ms none. cubic (the kernel's default choice) sends by its
+ * window and ACKs, which arrive in virtual time. Natively (artifacts/native.ts) bbr and cubic
+ * gave the same OLTP figures. LIVESTACK_CELL_TCP_CONGESTION=NAME picks another ('' keeps the
+ * machine's default); a program may still pick its own per socket (TCP_CONGESTION, iperf3 -C).
+ */
+export const CELL_TCP_CONGESTION = process.env['LIVESTACK_CELL_TCP_CONGESTION'] ?? 'cubic';
+
+/** The network address of `address`/`prefixLength`, as a route prefix (198.18.0.0/15). */
+export function prefixOf(address: string, prefixLength: number): string {
+  const value = address.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+  const block = 2 ** (32 - prefixLength);
+  const network = Math.floor(value / block) * block;
+  return `${[24, 16, 8, 0].map((shift) => Math.floor(network / 2 ** shift) % 256).join('.')}/${prefixLength}`;
+}
+
 export interface CellNetworkSpec {
   readonly host: string;
   /** Network namespace name (/run/netns/<netns>). */
@@ -74,6 +96,8 @@ export async function createCellNetwork(spec: CellNetworkSpec): Promise<CellNetw
       'link set dev eth0 arp off',
       `addr add ${spec.address}/${spec.prefixLength} dev eth0`,
       'link set dev eth0 up',
+      // the simulated network's route, with a congestion control that does not pace (see CELL_TCP_CONGESTION)
+      ...(CELL_TCP_CONGESTION === '' ? [] : [`route replace ${prefixOf(spec.address, spec.prefixLength)} dev eth0 proto kernel scope link src ${spec.address} congctl ${CELL_TCP_CONGESTION}`]),
     ];
     await ip(['-n', spec.netns, '-batch', '-'], commands.join('\n') + '\n');
     const netnsPath = `/run/netns/${spec.netns}`;

@@ -32,7 +32,7 @@ liveTest('inside a cell: eth0 with its address and MAC, no default route, /etc/h
   t.notRegex(addrText, /inet6 fe80/, 'no IPv6 link-local address on eth0 (addrgenmode none)');
 
   const route = await runIn(h, a, 'ip route show; ip -6 route show');
-  t.deepEqual(route.stdout.filter((line) => !line.startsWith('::1') && !line.includes('dev lo')), ['198.18.0.0/15 dev eth0 proto kernel scope link src 198.18.0.1 ']);
+  t.deepEqual(route.stdout.filter((line) => !line.startsWith('::1') && !line.includes('dev lo')), ['198.18.0.0/15 dev eth0 proto kernel scope link src 198.18.0.1 congctl cubic ']);
   t.false(route.stdout.some((line) => line.startsWith('default')), 'no default route');
   const unreachable = await runIn(h, a, 'ip route get 1.1.1.1');
   t.not(unreachable.exit.code, 0, 'nothing outside 198.18.0.0/15 is reachable');
