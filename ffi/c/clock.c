@@ -59,12 +59,35 @@ static void clock__wake_all(struct ls_clock_page *page)
 	syscall(SYS_futex, &page->wake_generation, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-static int64_t clock__now(struct ls_clock_page *page)
+static int64_t clock__now_at(struct ls_clock_page *page, int64_t host_ns)
 {
 	struct ls_clock_snapshot snapshot;
 
 	ls_clock__read(page, &snapshot);
-	return ls_clock__virtual_at(&snapshot, snapshot.running ? clock__host_ns() : 0);
+	return ls_clock__virtual_at(&snapshot, snapshot.running ? host_ns : 0);
+}
+
+static int64_t clock__now(struct ls_clock_page *page)
+{
+	return clock__now_at(page, clock__host_ns());
+}
+
+/* Inside write_begin/end, before the clock fields change: the clock's current
+ * stretch (a run, or a frozen one: base_host_ns is then when it froze, and it
+ * stood at base_virtual_ns) ends at host_ns, where it reads now_ns; it goes to
+ * the history (ls_clock__map_past). */
+static void clock__end_run(struct ls_clock_page *page, int64_t host_ns, int64_t now_ns)
+{
+	uint64_t count = atomic_load_explicit(&page->history_count, memory_order_relaxed);
+	struct ls_clock_segment *g = &page->history[count % LS_CLOCK_HISTORY];
+	int running = atomic_load_explicit(&page->running, memory_order_relaxed);
+
+	atomic_store_explicit(&g->base_host_ns, atomic_load_explicit(&page->base_host_ns, memory_order_relaxed), memory_order_relaxed);
+	atomic_store_explicit(&g->base_virtual_ns, atomic_load_explicit(&page->base_virtual_ns, memory_order_relaxed), memory_order_relaxed);
+	atomic_store_explicit(&g->scale_q32, running ? atomic_load_explicit(&page->scale_q32, memory_order_relaxed) : 0, memory_order_relaxed);
+	atomic_store_explicit(&g->end_host_ns, host_ns, memory_order_relaxed);
+	atomic_store_explicit(&g->end_virtual_ns, now_ns, memory_order_relaxed);
+	atomic_store_explicit(&page->history_count, count + 1, memory_order_relaxed);
 }
 
 int ls_clock__create(const char *path, int64_t realtime_epoch_ns, int64_t boot_offset_ns, struct ls_clock **out)
@@ -124,17 +147,20 @@ fail_free:
 int ls_clock__freeze(struct ls_clock *clock, int64_t virtual_ns)
 {
 	struct ls_clock_page *page;
-	int64_t now_ns;
+	int64_t now_ns, host_ns;
 
 	if (clock == NULL)
 		return -EINVAL;
 	page = clock->page;
-	now_ns = clock__now(page);
+	host_ns = clock__host_ns();
+	now_ns = clock__now_at(page, host_ns);
 	if (virtual_ns < now_ns)
 		virtual_ns = now_ns;
 	clock__write_begin(page);
+	clock__end_run(page, host_ns, now_ns);
 	atomic_store_explicit(&page->running, 0, memory_order_relaxed);
 	atomic_store_explicit(&page->base_virtual_ns, virtual_ns, memory_order_relaxed);
+	atomic_store_explicit(&page->base_host_ns, host_ns, memory_order_relaxed); /* when it froze (the history's) */
 	clock__write_end(page);
 	clock__wake_all(page);
 	return 0;
@@ -143,19 +169,21 @@ int ls_clock__freeze(struct ls_clock *clock, int64_t virtual_ns)
 int ls_clock__run(struct ls_clock *clock, int64_t virtual_ns, double scale)
 {
 	struct ls_clock_page *page;
-	int64_t now_ns;
+	int64_t now_ns, host_ns;
 
 	if (clock == NULL || !(scale > 0 && scale <= CLOCK_SCALE_MAX))
 		return -EINVAL;
 	page = clock->page;
-	now_ns = clock__now(page);
+	host_ns = clock__host_ns();
+	now_ns = clock__now_at(page, host_ns);
 	if (virtual_ns < 0)
 		virtual_ns = now_ns;
 	else if (virtual_ns < now_ns)
 		return -EINVAL;
 	clock__write_begin(page);
+	clock__end_run(page, host_ns, now_ns);
 	atomic_store_explicit(&page->base_virtual_ns, virtual_ns, memory_order_relaxed);
-	atomic_store_explicit(&page->base_host_ns, clock__host_ns(), memory_order_relaxed);
+	atomic_store_explicit(&page->base_host_ns, host_ns, memory_order_relaxed);
 	atomic_store_explicit(&page->scale_q32, (uint64_t)(scale * (double)LS_CLOCK_SCALE_ONE + 0.5),
 			      memory_order_relaxed);
 	atomic_store_explicit(&page->limit_virtual_ns, INT64_MAX, memory_order_relaxed);
@@ -193,6 +221,7 @@ int ls_clock__limit_held(struct ls_clock *clock, int64_t limit_ns, int64_t *held
 	clock__write_begin(page);
 	if (held) {
 		/* it sat at the limit: it runs on from there now */
+		clock__end_run(page, host_ns, now_ns);
 		atomic_store_explicit(&page->base_virtual_ns, now_ns, memory_order_relaxed);
 		atomic_store_explicit(&page->base_host_ns, host_ns, memory_order_relaxed);
 	}
@@ -206,15 +235,19 @@ int ls_clock__limit_held(struct ls_clock *clock, int64_t limit_ns, int64_t *held
 int ls_clock__set(struct ls_clock *clock, int64_t virtual_ns)
 {
 	struct ls_clock_page *page;
+	int64_t now_ns, host_ns;
 
 	if (clock == NULL)
 		return -EINVAL;
 	page = clock->page;
-	if (virtual_ns < clock__now(page))
+	host_ns = clock__host_ns();
+	now_ns = clock__now_at(page, host_ns);
+	if (virtual_ns < now_ns)
 		return -EINVAL;
 	clock__write_begin(page);
+	clock__end_run(page, host_ns, now_ns);
 	atomic_store_explicit(&page->base_virtual_ns, virtual_ns, memory_order_relaxed);
-	atomic_store_explicit(&page->base_host_ns, clock__host_ns(), memory_order_relaxed);
+	atomic_store_explicit(&page->base_host_ns, host_ns, memory_order_relaxed);
 	atomic_store_explicit(&page->limit_virtual_ns, INT64_MAX, memory_order_relaxed);
 	clock__write_end(page);
 	clock__wake_all(page);

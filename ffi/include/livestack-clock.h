@@ -58,9 +58,11 @@
 /* "LSVCLOCK" read as a little-endian 64-bit integer. */
 #define LS_CLOCK_MAGIC 0x4b434f4c4356534cULL
 /* Bump on any incompatible change of struct ls_clock_page. */
-#define LS_CLOCK_VERSION 2u
+#define LS_CLOCK_VERSION 3u
 #define LS_CLOCK_PAGE_BYTES 4096u
 #define LS_CLOCK_WAIT_SLOTS 64u
+/* Past runs of the clock kept for mapping kernel timestamps (ls_clock__map_past). */
+#define LS_CLOCK_HISTORY 16u
 /* scale_q32 = scale * 2^32: virtual ns per host ns in 32.32 fixed point.
  * Exact for 1, 2, 1/2, ...; resolution 2.3e-10. */
 #define LS_CLOCK_SCALE_SHIFT 32
@@ -127,6 +129,16 @@ struct ls_clock_page {
 
 	/* Writer: the shim (see above). */
 	struct ls_clock_wait_slot slots[LS_CLOCK_WAIT_SLOTS];
+
+	/* The clock's last runs, under the seqlock; writer: the controller. A run
+	 * ends when the clock freezes or is rebased (a hold released, a set), and
+	 * is kept here: segment k % LS_CLOCK_HISTORY is the k-th to end. */
+	_Atomic uint64_t history_count;
+	struct ls_clock_segment {
+		_Atomic int64_t base_host_ns, base_virtual_ns; /* as in the clock fields */
+		_Atomic uint64_t scale_q32;
+		_Atomic int64_t end_host_ns, end_virtual_ns;   /* where it stopped (after any hold) */
+	} history[LS_CLOCK_HISTORY];
 };
 
 _Static_assert(offsetof(struct ls_clock_page, seq) == 24, "clock page layout");
@@ -195,6 +207,68 @@ static inline int64_t ls_clock__virtual_at(const struct ls_clock_snapshot *snaps
 	    (int64_t)(((unsigned __int128)elapsed_host_ns * snapshot->scale_q32) >> LS_CLOCK_SCALE_SHIFT);
 	/* held at the limit (never below the base: the controller keeps limit >= base) */
 	return v > snapshot->limit_virtual_ns && snapshot->limit_virtual_ns >= snapshot->base_virtual_ns ? snapshot->limit_virtual_ns : v;
+}
+
+/* v at a past host time host_ns (CLOCK_MONOTONIC_RAW), through the clock's
+ * history: what the clock read then, also if it has since been frozen and run
+ * again. A kernel receive timestamp is such a time: a frame written into a
+ * cell before a freeze and read after the next thaw mapped to the new run's
+ * start (ls_clock__virtual_at), and ping under CPU hogs read 29-59 ms over a
+ * 20 ms round trip. Host times older than the history map to its oldest run's
+ * start. */
+static inline int64_t ls_clock__map_past(struct ls_clock_page *page, int64_t host_ns)
+{
+	for (unsigned int spins = 0;; spins++) {
+		struct ls_clock_snapshot now;
+		uint64_t count, kept;
+		int64_t v = INT64_MIN;
+		uint32_t seq0, seq1;
+
+		seq0 = atomic_load_explicit(&page->seq, memory_order_acquire);
+		if (seq0 & 1u) {
+			if (spins > 64)
+				sched_yield();
+			continue;
+		}
+		now.running = atomic_load_explicit(&page->running, memory_order_relaxed);
+		now.base_virtual_ns = atomic_load_explicit(&page->base_virtual_ns, memory_order_relaxed);
+		now.base_host_ns = atomic_load_explicit(&page->base_host_ns, memory_order_relaxed);
+		now.scale_q32 = atomic_load_explicit(&page->scale_q32, memory_order_relaxed);
+		now.limit_virtual_ns = atomic_load_explicit(&page->limit_virtual_ns, memory_order_relaxed);
+		if (host_ns >= now.base_host_ns) {
+			/* in the current stretch: running since base_host_ns, or frozen since then */
+			v = ls_clock__virtual_at(&now, host_ns);
+		} else {
+			count = atomic_load_explicit(&page->history_count, memory_order_relaxed);
+			kept = count < LS_CLOCK_HISTORY ? count : LS_CLOCK_HISTORY;
+			for (uint64_t k = 1; k <= kept; k++) {
+				const struct ls_clock_segment *g = &page->history[(count - k) % LS_CLOCK_HISTORY];
+				int64_t base_host = atomic_load_explicit(&g->base_host_ns, memory_order_relaxed);
+				int64_t base_virtual = atomic_load_explicit(&g->base_virtual_ns, memory_order_relaxed);
+				int64_t end_host = atomic_load_explicit(&g->end_host_ns, memory_order_relaxed);
+				int64_t end_virtual = atomic_load_explicit(&g->end_virtual_ns, memory_order_relaxed);
+
+				if (host_ns >= end_host) {
+					v = end_virtual; /* stood still after this run */
+					break;
+				}
+				if (host_ns >= base_host || k == kept) {
+					int64_t elapsed = host_ns > base_host ? host_ns - base_host : 0;
+					v = base_virtual + (int64_t)(((unsigned __int128)elapsed *
+								      atomic_load_explicit(&g->scale_q32, memory_order_relaxed)) >> LS_CLOCK_SCALE_SHIFT);
+					if (v > end_virtual)
+						v = end_virtual;
+					break;
+				}
+			}
+			if (v == INT64_MIN)
+				v = now.base_virtual_ns; /* no history yet */
+		}
+		atomic_thread_fence(memory_order_acquire);
+		seq1 = atomic_load_explicit(&page->seq, memory_order_relaxed);
+		if (seq0 == seq1)
+			return v;
+	}
 }
 
 /* Host ns that a running clock needs to advance by virtual_ns (rounded up,

@@ -423,13 +423,12 @@ int shim__wait_fds(int64_t timeout_ns, uint32_t kind, shim_slice_fn fn, void *co
 
 int64_t shim__stamp_virtual_realtime_ns(int64_t host_realtime_ns)
 {
-	struct ls_clock_snapshot snapshot;
 	int64_t raw_now_ns, age_ns;
 
-	ls_clock__read(shim_page, &snapshot);
 	raw_now_ns = shim__host_raw_ns();
 	age_ns = shim__host_realtime_ns() - host_realtime_ns;
 	if (age_ns < 0)
 		age_ns = 0;
-	return snapshot.realtime_epoch_ns + ls_clock__virtual_at(&snapshot, raw_now_ns - age_ns);
+	/* the stamp may be from before the cell's last freeze: map it through the clock's history */
+	return atomic_load_explicit(&shim_page->realtime_epoch_ns, memory_order_relaxed) + ls_clock__map_past(shim_page, raw_now_ns - age_ns);
 }
