@@ -151,8 +151,8 @@ struct live__spinner;
  * smoke: p50 1-29 us, p90 109-169 us, p99 213-386 us; the write itself p50 5-6 us of CPU). Learned
  * from every pick-up, the lead was their mean, 34-47 us at p50: an idle reader got its frame that
  * much before the frame's arrival (its answer left up to 90 us before the question had arrived) and
- * the artifact's 0.5 ms point read high. A busy cell's frame is late by its wait instead, as a frame
- * for a busy single-CPU host waits for that CPU. */
+ * the artifact's 0.5 ms point read high. A busy cell's frame is late by its wait instead: until its
+ * threads block and the spinner runs, or the controller takes it back (LIVE_HANDOFF_WAIT_NS). */
 #define LIVE_IDLE_PICKUP_NS 2000LL
 static struct live__spinner *live__spinner_on(int32_t core);
 static int live__post(struct live__spinner *sp, int fd, const uint8_t *bytes, uint32_t length, int64_t now_ns);
@@ -180,7 +180,7 @@ struct live__state {
  * input: a spinner's write took p50 5-6 us, p99 39-50 us of CPU in the OLTP
  * smoke; the controller's, from another core, 25-50 us of wall time) is written ahead
  * by its whole cost, so the receiving cell's clock does not count it: a ping
- * over 10 ms reads 20.0 ms. LIVESTACK_COUNT_RX=1 writes ahead only by the
+ * over 10 ms reads 20.0-20.1 ms. LIVESTACK_COUNT_RX=1 writes ahead only by the
  * spinner's pick-up delay, so the path runs on the receiving cell's clock as a
  * real host's would (at this VM's inflated cost). It brought the OLTP smoke's
  * 0.5 ms point from 176 to 162.9 tps (reference 160.2) and p95 from 24.83 to
@@ -677,12 +677,11 @@ static void *live__spin(void *arg)
 	struct live__spinner *sp = arg;
 	cpu_set_t set;
 	struct sched_param none = { .sched_priority = 0 };
+	int realtime = 0; /* writing at real-time priority (see below) */
 
 	CPU_ZERO(&set);
 	CPU_SET(sp->cpu, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-	int realtime = 0;
-
 	pthread_setschedparam(pthread_self(), SCHED_IDLE, &none);
 	while (__atomic_load_n(&live__spinners.run, __ATOMIC_RELAXED)) {
 		uint32_t tail = sp->tail;
