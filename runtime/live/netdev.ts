@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { execa } from 'execa';
 import { closeRing, openRing, openTap } from '../../ffi/cell.ts';
+import { intToIp, ipToInt } from '../model/packet.ts';
 import { CellError, messageOf } from './errors.ts';
 import { nextTapName } from './names.ts';
 
@@ -34,10 +35,8 @@ export const CELL_TCP_CONGESTION = process.env['LIVESTACK_CELL_TCP_CONGESTION'] 
 
 /** The network address of `address`/`prefixLength`, as a route prefix (198.18.0.0/15). */
 export function prefixOf(address: string, prefixLength: number): string {
-  const value = address.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
   const block = 2 ** (32 - prefixLength);
-  const network = Math.floor(value / block) * block;
-  return `${[24, 16, 8, 0].map((shift) => Math.floor(network / 2 ** shift) % 256).join('.')}/${prefixLength}`;
+  return `${intToIp(Math.floor(ipToInt(address) / block) * block)}/${prefixLength}`;
 }
 
 export interface CellNetworkSpec {
