@@ -162,33 +162,51 @@ struct ls_clock_snapshot {
 	int64_t limit_virtual_ns;
 };
 
+/* The seqlock's start: its count once even (the writer is not between its
+ * two stores, which takes a few ns unless it was preempted there). */
+static inline uint32_t ls_clock__seq_even(struct ls_clock_page *page)
+{
+	for (unsigned int spins = 0;; spins++) {
+		uint32_t seq = atomic_load_explicit(&page->seq, memory_order_acquire);
+
+		if (!(seq & 1u))
+			return seq;
+		if (spins > 64)
+			sched_yield();
+	}
+}
+
+/* The seqlock's end: whether nothing was written since `seq` (else read again). */
+static inline int ls_clock__seq_same(struct ls_clock_page *page, uint32_t seq)
+{
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&page->seq, memory_order_relaxed) == seq;
+}
+
+/* The clock fields, inside a seqlock read. */
+static inline void ls_clock__load(struct ls_clock_page *page, struct ls_clock_snapshot *out)
+{
+	out->running = atomic_load_explicit(&page->running, memory_order_relaxed);
+	out->base_virtual_ns = atomic_load_explicit(&page->base_virtual_ns, memory_order_relaxed);
+	out->base_host_ns = atomic_load_explicit(&page->base_host_ns, memory_order_relaxed);
+	out->scale_q32 = atomic_load_explicit(&page->scale_q32, memory_order_relaxed);
+	out->realtime_epoch_ns = atomic_load_explicit(&page->realtime_epoch_ns, memory_order_relaxed);
+	out->boot_offset_ns = atomic_load_explicit(&page->boot_offset_ns, memory_order_relaxed);
+	out->limit_virtual_ns = atomic_load_explicit(&page->limit_virtual_ns, memory_order_relaxed);
+}
+
 /* Reads the clock fields consistently. The generation is read first, so a
  * waiter that decides from this snapshot and then FUTEX_WAITs on
  * snapshot->generation cannot miss a later change. */
 static inline void ls_clock__read(struct ls_clock_page *page, struct ls_clock_snapshot *out)
 {
-	for (unsigned int spins = 0;; spins++) {
-		uint32_t seq0, seq1;
+	for (;;) {
+		uint32_t seq;
 
 		out->generation = atomic_load_explicit(&page->wake_generation, memory_order_acquire);
-		seq0 = atomic_load_explicit(&page->seq, memory_order_acquire);
-		if (seq0 & 1u) {
-			/* The writer is between its two stores (a few ns,
-			 * unless it was preempted there). */
-			if (spins > 64)
-				sched_yield();
-			continue;
-		}
-		out->running = atomic_load_explicit(&page->running, memory_order_relaxed);
-		out->base_virtual_ns = atomic_load_explicit(&page->base_virtual_ns, memory_order_relaxed);
-		out->base_host_ns = atomic_load_explicit(&page->base_host_ns, memory_order_relaxed);
-		out->scale_q32 = atomic_load_explicit(&page->scale_q32, memory_order_relaxed);
-		out->realtime_epoch_ns = atomic_load_explicit(&page->realtime_epoch_ns, memory_order_relaxed);
-		out->boot_offset_ns = atomic_load_explicit(&page->boot_offset_ns, memory_order_relaxed);
-		out->limit_virtual_ns = atomic_load_explicit(&page->limit_virtual_ns, memory_order_relaxed);
-		atomic_thread_fence(memory_order_acquire);
-		seq1 = atomic_load_explicit(&page->seq, memory_order_relaxed);
-		if (seq0 == seq1)
+		seq = ls_clock__seq_even(page);
+		ls_clock__load(page, out);
+		if (ls_clock__seq_same(page, seq))
 			return;
 	}
 }
@@ -218,55 +236,39 @@ static inline int64_t ls_clock__virtual_at(const struct ls_clock_snapshot *snaps
  * start. */
 static inline int64_t ls_clock__map_past(struct ls_clock_page *page, int64_t host_ns)
 {
-	for (unsigned int spins = 0;; spins++) {
+	for (;;) {
 		struct ls_clock_snapshot now;
-		uint64_t count, kept;
-		int64_t v = INT64_MIN;
-		uint32_t seq0, seq1;
+		uint32_t seq = ls_clock__seq_even(page);
+		int64_t v;
 
-		seq0 = atomic_load_explicit(&page->seq, memory_order_acquire);
-		if (seq0 & 1u) {
-			if (spins > 64)
-				sched_yield();
-			continue;
-		}
-		now.running = atomic_load_explicit(&page->running, memory_order_relaxed);
-		now.base_virtual_ns = atomic_load_explicit(&page->base_virtual_ns, memory_order_relaxed);
-		now.base_host_ns = atomic_load_explicit(&page->base_host_ns, memory_order_relaxed);
-		now.scale_q32 = atomic_load_explicit(&page->scale_q32, memory_order_relaxed);
-		now.limit_virtual_ns = atomic_load_explicit(&page->limit_virtual_ns, memory_order_relaxed);
-		if (host_ns >= now.base_host_ns) {
-			/* in the current stretch: running since base_host_ns, or frozen since then */
-			v = ls_clock__virtual_at(&now, host_ns);
-		} else {
-			count = atomic_load_explicit(&page->history_count, memory_order_relaxed);
-			kept = count < LS_CLOCK_HISTORY ? count : LS_CLOCK_HISTORY;
+		ls_clock__load(page, &now);
+		/* in the current stretch (running since base_host_ns, or frozen since then), or no history yet */
+		v = ls_clock__virtual_at(&now, host_ns);
+		if (host_ns < now.base_host_ns) {
+			uint64_t count = atomic_load_explicit(&page->history_count, memory_order_relaxed);
+			uint64_t kept = count < LS_CLOCK_HISTORY ? count : LS_CLOCK_HISTORY;
+
 			for (uint64_t k = 1; k <= kept; k++) {
 				const struct ls_clock_segment *g = &page->history[(count - k) % LS_CLOCK_HISTORY];
-				int64_t base_host = atomic_load_explicit(&g->base_host_ns, memory_order_relaxed);
-				int64_t base_virtual = atomic_load_explicit(&g->base_virtual_ns, memory_order_relaxed);
-				int64_t end_host = atomic_load_explicit(&g->end_host_ns, memory_order_relaxed);
-				int64_t end_virtual = atomic_load_explicit(&g->end_virtual_ns, memory_order_relaxed);
+				/* the stretch as a running clock held at where it ended (a frozen one has scale 0) */
+				struct ls_clock_snapshot then = {
+					.running = 1,
+					.base_virtual_ns = atomic_load_explicit(&g->base_virtual_ns, memory_order_relaxed),
+					.base_host_ns = atomic_load_explicit(&g->base_host_ns, memory_order_relaxed),
+					.scale_q32 = atomic_load_explicit(&g->scale_q32, memory_order_relaxed),
+					.limit_virtual_ns = atomic_load_explicit(&g->end_virtual_ns, memory_order_relaxed),
+				};
 
-				if (host_ns >= end_host) {
-					v = end_virtual; /* stood still after this run */
+				if (host_ns >= atomic_load_explicit(&g->end_host_ns, memory_order_relaxed)) {
+					v = then.limit_virtual_ns; /* stood still after this stretch */
 					break;
 				}
-				if (host_ns >= base_host || k == kept) {
-					int64_t elapsed = host_ns > base_host ? host_ns - base_host : 0;
-					v = base_virtual + (int64_t)(((unsigned __int128)elapsed *
-								      atomic_load_explicit(&g->scale_q32, memory_order_relaxed)) >> LS_CLOCK_SCALE_SHIFT);
-					if (v > end_virtual)
-						v = end_virtual;
+				v = ls_clock__virtual_at(&then, host_ns); /* before the oldest: its start */
+				if (host_ns >= then.base_host_ns)
 					break;
-				}
 			}
-			if (v == INT64_MIN)
-				v = now.base_virtual_ns; /* no history yet */
 		}
-		atomic_thread_fence(memory_order_acquire);
-		seq1 = atomic_load_explicit(&page->seq, memory_order_relaxed);
-		if (seq0 == seq1)
+		if (ls_clock__seq_same(page, seq))
 			return v;
 	}
 }
