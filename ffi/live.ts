@@ -7,7 +7,7 @@ import { lazyFunction, LibraryError, loadLibrary } from './lib.ts';
 const CELL_BYTES = 80;
 const DELIVERY_BYTES = 16;
 const FRAME_BYTES = 24;
-const STATS_BYTES = 64;
+const STATS_BYTES = 80;
 
 const windowFn = lazyFunction('ls_live__window', 'int', [
   'uint8_t *', 'int32_t', 'int64_t', 'int64_t', 'uint8_t *', 'uint8_t *', 'uint8_t *', 'int32_t', 'uint8_t *', 'uint32_t', 'int32_t', 'uint8_t *', 'int32_t *',
@@ -44,6 +44,9 @@ export interface LiveCellInput {
   /** a core of the cell: the spinner keeping it awake (keepCoresAwake) writes its deliveries there, so the
    *  frame's receive path wakes the reader on its own core; omitted or -1: the controller writes them */
   core?: number;
+  /** the open list of the cell's threads (runtime/live/cgroups.ts tasksHandle): with it and a core, a quiescent
+   *  cell's clock jumps to its next event (live.c, "Yielding"); omitted or -1: it never does */
+  tasksFd?: number;
 }
 
 export interface LiveFrame {
@@ -67,6 +70,10 @@ export interface LiveWindowStats {
   holds: number;
   /** virtual ns the held clocks would have run on (a busy cell's work in that time was free) */
   heldNs: number;
+  /** times a quiescent cell's clock jumped to its next event, the checks made, and the virtual ns skipped */
+  yields: number;
+  yieldChecks: number;
+  yieldedNs: number;
 }
 
 export class LiveWindowError extends Error {}
@@ -108,6 +115,7 @@ export function runWindow(cells: readonly LiveCellInput[], startNs: number, endN
     cellBuffer.writeInt32LE(cell.usage?.fd ?? -1, base + 52);
     cellBuffer.writeInt32LE(cell.usage === undefined || cell.usage === null ? 0 : cell.usage.kind === 'ns' ? 1 : 2, base + 68);
     cellBuffer.writeInt32LE(cell.core ?? -1, base + 72);
+    cellBuffer.writeInt32LE(cell.tasksFd ?? -1, base + 76);
     const threads = cell.threads ?? null;
     cellBuffer.writeInt32LE(threadPairs, base + 56);
     cellBuffer.writeInt32LE(threads === null ? 0 : threads.length >> 1, base + 60);
@@ -163,6 +171,9 @@ export function runWindow(cells: readonly LiveCellInput[], startNs: number, endN
       ringTruncated: stats.readInt32LE(48),
       holds: stats.readInt32LE(52),
       heldNs: Number(stats.readBigInt64LE(56)),
+      yields: stats.readInt32LE(64),
+      yieldChecks: stats.readInt32LE(68),
+      yieldedNs: Number(stats.readBigInt64LE(72)),
     },
   };
 }
@@ -185,6 +196,18 @@ export function setThreadAffinity(cpus: readonly number[]): void {
 }
 
 const keepAwakeFn = lazyFunction('ls_live__keep_awake', 'int', ['int32_t *', 'int32_t']);
+const hostNowFn = lazyFunction('ls_live__host_now', 'int64_t', []);
+const paceFn = lazyFunction('ls_live__pace', 'int', ['int64_t']);
+
+/** The host time the window loop runs on (CLOCK_MONOTONIC_RAW, ns). */
+export function liveHostNow(): number {
+  return Number(hostNowFn()());
+}
+
+/** Waits at real-time priority until the host time untilNs (liveHostNow); true if it waited. */
+export function paceUntil(untilNs: number): boolean {
+  return (paceFn()(Math.round(untilNs)) as number) === 1;
+}
 
 /** Keeps the cells' cores from halting while cells run (a SCHED_IDLE spinner on each); [] stops them. */
 export function keepCoresAwake(cpus: readonly number[]): void {

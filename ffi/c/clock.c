@@ -232,7 +232,7 @@ int ls_clock__limit_held(struct ls_clock *clock, int64_t limit_ns, int64_t *held
 	return held;
 }
 
-int ls_clock__set(struct ls_clock *clock, int64_t virtual_ns)
+static int clock__set(struct ls_clock *clock, int64_t virtual_ns, int wake)
 {
 	struct ls_clock_page *page;
 	int64_t now_ns, host_ns;
@@ -250,7 +250,26 @@ int ls_clock__set(struct ls_clock *clock, int64_t virtual_ns)
 	atomic_store_explicit(&page->base_host_ns, host_ns, memory_order_relaxed);
 	atomic_store_explicit(&page->limit_virtual_ns, INT64_MAX, memory_order_relaxed);
 	clock__write_end(page);
-	clock__wake_all(page);
+	if (wake)
+		clock__wake_all(page);
+	return 0;
+}
+
+int ls_clock__set(struct ls_clock *clock, int64_t virtual_ns)
+{
+	return clock__set(clock, virtual_ns, 1);
+}
+
+int ls_clock__jump(struct ls_clock *clock, int64_t virtual_ns)
+{
+	return clock__set(clock, virtual_ns, 0);
+}
+
+int ls_clock__wake(struct ls_clock *clock)
+{
+	if (clock == NULL)
+		return -EINVAL;
+	clock__wake_all(clock->page);
 	return 0;
 }
 

@@ -159,6 +159,7 @@ static int live__post(struct live__spinner *sp, int fd, const uint8_t *bytes, ui
 static int live__preempt(void);
 static void live__collect(struct live__spinner *sp, struct ls_live_cell *cell, struct ls_live_stats *stats, int force);
 static int64_t live__oldest_posted(struct live__spinner *sp);
+static int live__spinner_idle(struct live__spinner *sp, int64_t now_ns);
 
 struct live__state {
 	struct ls_clock_snapshot clock; /* the clock as it runs in this window */
@@ -167,6 +168,9 @@ struct live__state {
 	int64_t last_stamp_ns;          /* stamps never go backwards */
 	int32_t next_delivery;
 	int done;
+	int yield_end;                  /* quiescent until the window's end: its turn ends now */
+	int64_t next_check_ns;          /* host time: no quiescence check before (one found it busy) */
+	int64_t wake_at_ns;             /* virtual: wake the clock's sleepers then (they slept through a jump) */
 	struct live__spinner *spinner;  /* the one on the cell's core, or NULL */
 };
 
@@ -435,6 +439,186 @@ static void live__hold(struct ls_live_cell *c, struct live__state *s, const stru
 	s->end_host_ns = s->base_host_ns + ls_clock__host_duration(&s->clock, end_ns - s->clock.base_virtual_ns);
 }
 
+/* Yielding. A thawed cell's clock runs on host time, so a cell with nothing
+ * to do spent its whole turn of the window idle, and the next cell on its core
+ * waited: with six cells taking turns on one core (the OLTP artifact's
+ * 4-client variant) a run took 7.7x its virtual time. That wall time is not
+ * free: this machine's caches lose a program's lines in host time, its own
+ * or not (measured with a pointer chase over 256 KB, the same process
+ * spinning in between: 5.7 ns a line after 0.5 ms, 19 after 2.5 ms, 76 after
+ * 10 ms), so the longer a cell waits in host time, the slower it runs again.
+ * With the controller merely waiting 2.5 ms between windows, the OLTP
+ * database's time from a query to its answer rose from p50 160 to 300-380 us
+ * and 1 ms tps fell from 88 to 79-82.
+ * So a quiescent cell jumps: its clock goes straight to its next event (the
+ * next delivery, less its lead; a published wait's deadline; the window's
+ * end, where its turn ends), as the time between is time it waits. Quiescent:
+ * every hand-off written, the spinner on its core running (nothing of the
+ * cell's is runnable there), and every thread of its cgroup asleep (S) with
+ * the cell's CPU time unchanged across that read (a thread that woke another
+ * and went back to sleep meanwhile shows in the CPU time). A thread in disk
+ * sleep (D) is not quiescent: its I/O ends in host time. The runtime paces
+ * each window to at least its own length in host time (ls_live__pace), so a
+ * cell's kernel timers (TCP's delayed ACKs and retransmissions, on host time)
+ * fire no later in virtual time than without jumps.
+ * Opt-in (LIVESTACK_YIELD=1) until two defects are understood: a CPU-bound
+ * loop as one of 4 cells taking turns read up to 8.6% less virtual time than
+ * the CPU time it used (0.3% without jumps), and one 3 ms sleep of 300 next to
+ * a pinging cell took 6.8 ms (mean 3.068 ms). */
+#define LIVE_YIELD_BEAT_NS 5000LL     /* the spinner ran this recently */
+#define LIVE_YIELD_MIN_NS 20000LL     /* virtual: a shorter jump is not worth a check */
+#define LIVE_YIELD_RECHECK_NS 30000LL /* host: after a check that found the cell busy */
+#define LIVE_TASKS_BYTES 65536
+
+static int live__yield_on(void)
+{
+	static int on = -1;
+
+	if (on < 0)
+		on = getenv("LIVESTACK_YIELD") != NULL && strcmp(getenv("LIVESTACK_YIELD"), "1") == 0;
+	return on;
+}
+
+/* Whether one thread is asleep: 1 for S (or stopped, or exited), 0 for
+ * running, runnable or in disk sleep, -1 if it is gone. */
+static int live__thread_asleep(long tid)
+{
+	char path[48], buf[512], *close_paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	close_paren = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+	if (close_paren == NULL || close_paren[1] != ' ')
+		return 0;
+	switch (close_paren[2]) {
+	case 'S': case 'T': case 't': case 'Z': case 'X':
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* 1 if every thread of the cell sleeps and none ran while they were read. */
+static int live__quiescent(const struct ls_live_cell *c)
+{
+	static __thread char list[LIVE_TASKS_BYTES];
+	int64_t before, after;
+	char *at, *end;
+	ssize_t n;
+
+	before = live__usage_ns(c);
+	if (before < 0)
+		return 0;
+	n = pread(c->tasks_fd, list, sizeof list - 1, 0);
+	if (n <= 0 || n >= (ssize_t)sizeof list - 1)
+		return 0; /* empty (its commands are gone: the runtime sees to it) or too long to read at once */
+	list[n] = '\0';
+	for (at = list;;) {
+		long tid = strtol(at, &end, 10);
+
+		if (end == at)
+			break;
+		at = end;
+		if (live__thread_asleep(tid) == 0)
+			return 0;
+	}
+	after = live__usage_ns(c);
+	return after == before;
+}
+
+/* How far a quiescent cell's clock may jump: to its next delivery (less the
+ * delivery's lead), the earliest deadline of a published wait, or the
+ * window's end. Waits that run in slices of host time (polls, conditions,
+ * the timer thread: up to LS_CLOCK_SLICE_NS each) would notice a deadline the
+ * jump brought near only at their slice's end: the jump stops a slice short
+ * of theirs, and their slice wakes them in time. Sleeps and the timer thread
+ * wait on the clock page's futex: the jump does not wake them (ls_clock__jump;
+ * a wake-up at every jump cost a sysbench client's sleepers ~20 us of its
+ * core before its next frame could be written), the loop does when the clock
+ * reaches the earliest of their deadlines (*sleeper_ns). */
+static int64_t live__yield_target(const struct ls_live_cell *c, const struct live__state *s,
+				  const struct ls_live_delivery *deliveries, int64_t end_ns, int64_t *sleeper_ns)
+{
+	struct ls_clock_waits waits;
+	int64_t target = end_ns;
+
+	*sleeper_ns = INT64_MAX;
+
+	if (s->next_delivery < c->deliveries_end) {
+		int64_t due = deliveries[s->next_delivery].time_ns - live__lead_ns(c, s->spinner != NULL);
+		if (due < target)
+			target = due;
+	}
+	if (ls_clock__waits(c->clock, &waits) < 0)
+		return INT64_MIN;
+	for (int32_t k = 0; k < (int32_t)waits.count; k++) {
+		int64_t deadline = waits.waits[k].deadline_virtual_ns;
+
+		if (deadline < 0 || deadline == LS_CLOCK_NO_DEADLINE)
+			continue;
+		if (waits.waits[k].kind == LS_CLOCK_WAIT_SLEEP || waits.waits[k].kind == LS_CLOCK_WAIT_TIMER) {
+			if (deadline < *sleeper_ns)
+				*sleeper_ns = deadline;
+		} else {
+			deadline -= (int64_t)((double)LS_CLOCK_SLICE_NS * c->scale);
+		}
+		if (deadline < target)
+			target = deadline;
+	}
+	return target;
+}
+
+/* Jumps a quiescent cell's clock to its next event (see "Yielding"). */
+static void live__yield(struct ls_live_cell *cells, int32_t index, struct live__state *s, const struct ls_live_delivery *deliveries,
+			int64_t raw_minus_real_ns, int64_t end_ns, struct ls_live_frame *out, int32_t out_max, uint8_t *out_bytes,
+			uint32_t out_capacity, uint32_t *out_used, int32_t host_count, struct ls_live_stats *stats)
+{
+	struct ls_live_cell *c = &cells[index];
+	int64_t host_now = live__host_ns(), target, now_v, sleeper_ns;
+
+	if (s->spinner == NULL || c->tasks_fd < 0 || s->yield_end || host_now < s->next_check_ns || !live__yield_on() ||
+	    !live__spinner_idle(s->spinner, host_now))
+		return;
+	target = live__yield_target(c, s, deliveries, end_ns, &sleeper_ns);
+	if (target - ls_clock__virtual_at(&s->clock, host_now) < LIVE_YIELD_MIN_NS)
+		return;
+	stats->yield_checks++;
+	/* the check takes a while (~4 us a thread): the clock does not run past the target meanwhile, where
+	 * the delivery is written (a client's answers were written 4 us late at p50, 15 at p90) */
+	ls_clock__limit(c->clock, target);
+	if (!live__quiescent(c)) {
+		s->next_check_ns = live__host_ns() + LIVE_YIELD_RECHECK_NS;
+		live__hold(c, s, deliveries, end_ns, stats);
+		return;
+	}
+	/* what it sent is stamped with the run it was sent in */
+	live__take(cells, index, s, raw_minus_real_ns, end_ns, out, out_max, out_bytes, out_capacity, out_used, host_count, stats, INT32_MAX);
+	now_v = ls_clock__now(c->clock);
+	if (target > now_v) {
+		stats->yields++;
+		stats->yielded_ns += target - now_v;
+	}
+	if (target >= end_ns) {
+		s->yield_end = 1; /* live__stop takes the clock to the end */
+		return;
+	}
+	if (target > now_v && ls_clock__jump(c->clock, target) == 0 && sleeper_ns < s->wake_at_ns)
+		s->wake_at_ns = sleeper_ns;
+	live__hold(c, s, deliveries, end_ns, stats);
+	if (live__debug())
+		fprintf(stderr, "cell %d jumped to %lld (%lld ns on), checked in %lld ns\n", c->host_index, (long long)target,
+			(long long)(target - now_v), (long long)(live__host_ns() - host_now));
+}
+
 static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t start_ns, int64_t end_ns,
 			const struct ls_live_delivery *deliveries, const uint8_t *delivery_bytes,
 			struct ls_live_frame *out, int32_t out_max, uint8_t *out_bytes, uint32_t out_capacity,
@@ -471,6 +655,9 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 		state[i].last_stamp_ns = from_v;
 		state[i].next_delivery = cells[i].deliveries_begin;
 		state[i].done = 0;
+		state[i].yield_end = 0;
+		state[i].next_check_ns = 0;
+		state[i].wake_at_ns = INT64_MAX;
 		state[i].spinner = live__spinner_on(cells[i].core);
 		cells[i].runnable = -1;
 		live__hold(&cells[i], &state[i], deliveries, end_ns, stats);
@@ -513,7 +700,12 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 			}
 			if (s->next_delivery != written_from)
 				live__hold(c, s, deliveries, end_ns, stats);
-			if (host_now >= s->end_host_ns) {
+			if (v >= s->wake_at_ns) {
+				ls_clock__wake(c->clock);
+				s->wake_at_ns = INT64_MAX;
+			}
+			live__yield(cells, i, s, deliveries, raw_minus_real_ns, end_ns, out, out_max, out_bytes, out_capacity, &out_used, host_count, stats);
+			if (host_now >= s->end_host_ns || s->yield_end) {
 				long long frozen;
 
 				frozen = live__stop(c, end_ns, threads);
@@ -543,6 +735,12 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 				int64_t posted = live__oldest_posted(s->spinner);
 				if (posted != INT64_MAX && posted + LIVE_HANDOFF_WAIT_NS < next_host)
 					next_host = posted + LIVE_HANDOFF_WAIT_NS;
+				/* a cell that may yield is looked at all the time: it may go quiet at any moment */
+				if (c->tasks_fd >= 0 && live__yield_on()) {
+					int64_t look = s->next_check_ns > host_now ? s->next_check_ns : host_now;
+					if (look < next_host)
+						next_host = look;
+				}
 			}
 		}
 		if (remaining > 0 && next_host != INT64_MAX) {
@@ -663,6 +861,7 @@ struct live__spinner {
 	uint32_t head;      /* controller: slots posted (atomic for the spinner) */
 	uint32_t tail;      /* spinner: slots looked at (atomic for the controller) */
 	uint32_t collected; /* controller: slots whose outcome it has seen */
+	int64_t beat_ns;    /* atomic: when the spinner last found nothing to do (its core had nothing else either) */
 	struct live__mail mail[LIVE_MAIL_SLOTS];
 };
 
@@ -694,6 +893,7 @@ static void *live__spin(void *arg)
 				pthread_setschedparam(pthread_self(), SCHED_IDLE, &none);
 				realtime = 0;
 			}
+			__atomic_store_n(&sp->beat_ns, live__host_ns(), __ATOMIC_RELAXED);
 			__builtin_ia32_pause();
 			continue;
 		}
@@ -778,6 +978,14 @@ static int64_t live__oldest_posted(struct live__spinner *sp)
 	return INT64_MAX;
 }
 
+/* 1 if every hand-off is through and seen, and the spinner ran within the
+ * last LIVE_YIELD_BEAT_NS: at idle priority it runs only when no task of a
+ * cell on its core can, so the cell's threads there are all waiting. */
+static int live__spinner_idle(struct live__spinner *sp, int64_t now_ns)
+{
+	return sp->collected == sp->head && now_ns - __atomic_load_n(&sp->beat_ns, __ATOMIC_RELAXED) < LIVE_YIELD_BEAT_NS;
+}
+
 /* Sees the outcome of the hand-offs, in order: a written one teaches the
  * hand-off cost; one the spinner has not taken within LIVE_HANDOFF_WAIT_NS
  * (or at once, with force) is taken back and written here, after every
@@ -818,6 +1026,37 @@ static void live__collect(struct live__spinner *sp, struct ls_live_cell *cell, s
 		}
 		sp->collected++;
 	}
+}
+
+int64_t ls_live__host_now(void)
+{
+	return live__host_ns();
+}
+
+/* Paces the windows: waits until the host time until_ns, sleeping at real-time
+ * priority (a SCHED_OTHER sleep overshoots by ~0.3 ms on average) and spinning
+ * the last LIVE_SPIN_NS / 2. */
+int ls_live__pace(int64_t until_ns)
+{
+	struct sched_param rt = { .sched_priority = LIVE_RT_PRIORITY }, normal = { .sched_priority = 0 };
+	int64_t wait = until_ns - live__host_ns();
+	int previous_policy, raised;
+
+	if (wait <= 0)
+		return 0;
+	previous_policy = sched_getscheduler(0);
+	raised = sched_setscheduler(0, SCHED_FIFO, &rt) == 0;
+	if (wait > LIVE_SPIN_NS) {
+		int64_t slice = wait - LIVE_SPIN_NS / 2;
+		struct timespec ts = { .tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL };
+
+		nanosleep(&ts, NULL);
+	}
+	while (live__host_ns() < until_ns)
+		__builtin_ia32_pause();
+	if (raised)
+		sched_setscheduler(0, previous_policy < 0 ? SCHED_OTHER : previous_policy, &normal);
+	return 1;
 }
 
 int ls_live__keep_awake(const int32_t *cpus, int32_t count)

@@ -346,6 +346,13 @@ LS_API int ls_clock__limit_held(struct ls_clock *clock, int64_t limit_ns, int64_
 /* Jumps to virtual_ns (frozen or running; running clocks continue from
  * there). -EINVAL if earlier than now. Wakes all waiters. */
 LS_API int ls_clock__set(struct ls_clock *clock, int64_t virtual_ns);
+/* ls_clock__set without the wake-up: for a jump no published wait's deadline
+ * lies in. Sleeps (futex waiters) then wake on their own host timeouts, too
+ * late by the jump: the caller wakes them (ls_clock__wake) when the clock
+ * reaches the earliest of their deadlines. */
+LS_API int ls_clock__jump(struct ls_clock *clock, int64_t virtual_ns);
+/* Wakes every thread waiting on the clock page. */
+LS_API int ls_clock__wake(struct ls_clock *clock);
 /* Virtual now, as the shim computes it. */
 LS_API int64_t ls_clock__now(struct ls_clock *clock);
 /* Number of published waits (timed or not); *deadline_virtual_ns = the

@@ -226,6 +226,8 @@ struct ls_live_cell {
 	                            * when the clock stopped, before the freeze (-1: not looked) */
 	int32_t usage_kind;        /* 1: usage_fd holds ns (cpuacct.usage); 2: cpu.stat */
 	int32_t core;              /* a core of the cell: its spinner (ls_live__keep_awake) writes its deliveries; -1: none */
+	int32_t tasks_fd;          /* the cell's thread list (its cgroup v2 cgroup.threads): a quiescent cell
+	                            * yields the rest of its turn (live.c, "Yielding"); -1: it never yields */
 };
 
 /* A frame to write into a cell's tap at a virtual time. */
@@ -257,12 +259,19 @@ struct ls_live_stats {
 	int32_t ring_truncated;    /* frames longer than a ring slot */
 	int32_t holds;             /* times a cell's clock sat at a delivery not yet written (or at the window's end) */
 	int64_t held_ns;           /* virtual ns the clocks would have run on while they sat there */
+	int32_t yields;            /* times a quiescent cell's clock jumped to its next event (live.c, "Yielding") */
+	int32_t yield_checks;      /* quiescence checks made (a thread list read each) */
+	int64_t yielded_ns;        /* virtual ns those jumps skipped */
 };
 
 LS_API int ls_live__get_affinity(int32_t *cpus, int32_t max);
 LS_API int ls_live__set_affinity(const int32_t *cpus, int32_t count);
 /* Keeps these cores from halting while cells run (a SCHED_IDLE spinner each); count 0 stops them. */
 LS_API int ls_live__keep_awake(const int32_t *cpus, int32_t count);
+/* The host time the window loop runs on (CLOCK_MONOTONIC_RAW, ns). */
+LS_API int64_t ls_live__host_now(void);
+/* Waits (at real-time priority) until the host time until_ns: 1 if it waited, 0 if that time had passed. */
+LS_API int ls_live__pace(int64_t until_ns);
 
 LS_API int ls_live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t start_ns, int64_t end_ns,
 			   const struct ls_live_delivery *deliveries, const uint8_t *delivery_bytes,

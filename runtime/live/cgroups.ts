@@ -384,16 +384,32 @@ export class CellCgroups {
   }
 
   private usageFd: { fd: number; kind: 'ns' | 'cpu.stat' } | null = null;
+  private tasksFd = -1;
 
   /** The open file with the cell's CPU time, for C code that reads it at every freeze (ffi/live.ts). */
   usageHandle(): { fd: number; kind: 'ns' | 'cpu.stat' } | null {
     return this.usageFd;
   }
 
+  /** The open list of the cell's threads (its cgroup v2 cgroup.threads), -1 if none: C code reads it from
+   *  the start each time (ffi/c/live.c, "Yielding"). */
+  tasksHandle(): number {
+    return this.tasksFd;
+  }
+
   openUsage(): void {
     const dir = this.dirFor('cpuacct');
     if (!dir) return;
     this.usageFd = this.v1('cpuacct') ? { fd: openSync(join(dir, 'cpuacct.usage'), 'r'), kind: 'ns' } : { fd: openSync(join(dir, 'cpu.stat'), 'r'), kind: 'cpu.stat' };
+    // only cgroup v2 lists the threads as they are at each read: a v1 tasks file read again within a
+    // second gives the list of its first read (the kernel keeps it), missing every thread started since
+    if (this.layout.v2) {
+      try {
+        this.tasksFd = openSync(join(this.layout.v2, cgroupCellPath(this.runId, this.host), 'cgroup.threads'), 'r');
+      } catch {
+        this.tasksFd = -1; // no jumps for this cell: slower, not wrong
+      }
+    }
   }
 
   /** The open freezer files, for C code that freezes and thaws in its own loop (ffi/live.ts). */
@@ -504,6 +520,10 @@ export class CellCgroups {
       closeSync(this.freezerFds.controlFd);
       if (this.freezerFds.eventsFd >= 0) closeSync(this.freezerFds.eventsFd);
       this.freezerFds = null;
+    }
+    if (this.tasksFd >= 0) {
+      closeSync(this.tasksFd);
+      this.tasksFd = -1;
     }
     if (this.usageFd) {
       closeSync(this.usageFd.fd);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Plan, PlanAction, PlanHost } from '../../dsl/plan.ts';
 import { dropSentFrames } from '../../ffi/cell.ts';
 import { ClockPage } from '../../ffi/clock.ts';
-import { keepCoresAwake, runWindow, setThreadAffinity, threadAffinity, type LiveCellInput, type LiveWindowStats } from '../../ffi/live.ts';
+import { keepCoresAwake, liveHostNow, paceUntil, runWindow, setThreadAffinity, threadAffinity, type LiveCellInput, type LiveWindowStats } from '../../ffi/live.ts';
 import type { Partition } from '../core/partition.ts';
 import { EventKind } from '../model/nodes.ts';
 import type { Cell, CellExit, CellLine } from './cell.ts';
@@ -69,6 +69,8 @@ const IDLE_WINDOWS = 2;
  *  verdict then keeps a cell frozen until its next deadline (the OLTP smoke once stalled 50 s of virtual
  *  time with it), where a thawed cell corrects itself in the next window. */
 const SKIP_IDLE = process.env['LIVESTACK_SKIP_IDLE'] === '1';
+/** LIVESTACK_YIELD=1: quiescent cells' clocks jump to their next event (ffi/c/live.c, "Yielding"; opt-in). */
+const YIELD = process.env['LIVESTACK_YIELD'] === '1';
 /** …and in each of them the cell used at most this share of the window's CPU time. */
 const IDLE_CPU_FRACTION = 0.1;
 /** How long a window waits for new launchers to join their cgroups (they take ms; a stuck one is not waited for). */
@@ -128,12 +130,17 @@ export interface LiveStats {
   framesDropped: number;
   /** cell-windows an idle cell was left frozen */
   skips: number;
+  /** times a quiescent cell's clock jumped to its next event (ffi/c/live.c, "Yielding"), and the virtual ns skipped */
+  yields: number;
+  yieldedNs: number;
+  /** windows the controller waited out so that a window took at least its own length in host time */
+  paced: number;
   /** CPU time the kvm guests' vCPU threads spent in KVM_RUN (what their clocks are charged from) */
   guestCpuNs: number;
 }
 
 export function newLiveStats(): LiveStats {
-  return { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, holds: 0, heldNs: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0, writeErrors: 0, framesDropped: 0, skips: 0, guestCpuNs: 0 };
+  return { windows: 0, jumps: 0, lateDeliveries: 0, lateNsMax: 0, holds: 0, heldNs: 0, framesIn: 0, framesOut: 0, arpReplies: 0, freezeNsMax: 0, thawNsMax: 0, writeErrors: 0, framesDropped: 0, skips: 0, yields: 0, yieldedNs: 0, paced: 0, guestCpuNs: 0 };
 }
 
 export class LiveScheduler {
@@ -381,6 +388,10 @@ export class LiveScheduler {
     // gang scheduling: as many cells and guests at once as there are cores for them
     const perGroup = Math.max(1, this.cores.length);
     const units: Array<LiveCellState | VmCell> = [...active, ...guests];
+    // A window takes at least its own length in host time, as it did before cells jumped (ffi/c/live.c,
+    // "Yielding"): the cells' kernel timers (TCP's delayed ACKs and retransmissions) run on host time and
+    // must not fire later in virtual time than they would without jumps.
+    const paceTo = YIELD && active.length > 0 ? liveHostNow() + (endNs - startNs) / Math.min(...active.map((s) => (s.paused ? 1 : s.host.cpuScale))) : 0;
     for (let i = 0; i < units.length; i += perGroup) {
       const group = units.slice(i, i + perGroup);
       const groupGuests = group.filter((u): u is VmCell => u instanceof VmCell);
@@ -392,6 +403,7 @@ export class LiveScheduler {
         for (const vm of groupGuests) this.stats.guestCpuNs += vm.end(partition).ranNs;
       }
     }
+    if (paceTo > 0 && paceUntil(paceTo)) this.stats.paced++;
     if (guests.some((vm) => vm.done) && this.allCommandsDone()) {
       this.finishedAtNs ??= Math.max(...[...this.cells.values()].map((c) => c.clock.now()), ...[...this.vms.values()].map((vm) => vm.clockNs));
     }
@@ -438,6 +450,7 @@ export class LiveScheduler {
         threads: state.idleWindows >= 1 && state.threads.length > 0 ? state.threads : null,
         deliveries,
         core: state.core,
+        tasksFd: state.cell.cgroups.tasksHandle(),
       };
     });
     const cpuBefore = group.map((state) => state.cell.cgroups.cpuUsageNs());
@@ -487,6 +500,8 @@ export class LiveScheduler {
     this.stats.thawNsMax = Math.max(this.stats.thawNsMax, stats.thawNsMax);
     this.stats.writeErrors += stats.writeErrors;
     this.stats.framesDropped += stats.framesDropped;
+    this.stats.yields += stats.yields;
+    this.stats.yieldedNs += stats.yieldedNs;
   }
 
   /** Every thread of every process of the cell sits in a wait the shim published, or in a wait with no

@@ -111,7 +111,8 @@ export function summaryText(s: RunSummary): string {
     const l = s.live;
     const ms = (ns: number) => (ns / 1e6).toFixed(2);
     lines.push(`live       ${l.framesIn} frames in, ${l.framesOut} out (${l.framesDropped} dropped); clocks held ${l.holds} times (${ms(l.heldNs)} ms in all); ` +
-      `${l.lateDeliveries} deliveries late (latest ${ms(l.lateNsMax)} ms behind its cell's clock); slowest freeze ${ms(l.freezeNsMax)} ms, thaw ${ms(l.thawNsMax)} ms`);
+      `${l.lateDeliveries} deliveries late (latest ${ms(l.lateNsMax)} ms behind its cell's clock); slowest freeze ${ms(l.freezeNsMax)} ms, thaw ${ms(l.thawNsMax)} ms` +
+      ((l.yields ?? 0) > 0 ? `; quiescent cells jumped ${l.yields} times (${ms(l.yieldedNs ?? 0)} ms in all), ${l.paced ?? 0} windows paced` : ''));
   }
   lines.push('', 'hosts');
   lines.push(table([['name', 'address', 'tx pkts', 'tx bytes', 'rx pkts', 'rx bytes', 'drops'], ...s.hosts.map((h) => [h.name, h.address, String(h.txPackets), String(h.txBytes), String(h.rxPackets), String(h.rxBytes), String(h.drops)])]));
