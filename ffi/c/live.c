@@ -460,14 +460,12 @@ static void live__hold(struct ls_live_cell *c, struct live__state *s, const stru
  * sleep (D) is not quiescent: its I/O ends in host time. The runtime paces
  * each window to at least its own length in host time (ls_live__pace), so a
  * cell's kernel timers (TCP's delayed ACKs and retransmissions, on host time)
- * fire no later in virtual time than without jumps.
- * Opt-in (LIVESTACK_YIELD=1) until two defects are understood: a CPU-bound
- * loop as one of 4 cells taking turns read up to 8.6% less virtual time than
- * the CPU time it used (0.3% without jumps), and one 3 ms sleep of 300 next to
- * a pinging cell took 6.8 ms (mean 3.068 ms). */
+ * fire no later in virtual time than without jumps. LIVESTACK_YIELD=0 turns
+ * jumps off. */
 #define LIVE_YIELD_BEAT_NS 5000LL     /* the spinner ran this recently */
 #define LIVE_YIELD_MIN_NS 20000LL     /* virtual: a shorter jump is not worth a check */
 #define LIVE_YIELD_RECHECK_NS 30000LL /* host: after a check that found the cell busy */
+#define LIVE_YIELD_LOOK_NS 20000LL    /* host: how often the loop looks for quiescence (a sleep: +~15 us) */
 #define LIVE_TASKS_BYTES 65536
 
 static int live__yield_on(void)
@@ -475,7 +473,7 @@ static int live__yield_on(void)
 	static int on = -1;
 
 	if (on < 0)
-		on = getenv("LIVESTACK_YIELD") != NULL && strcmp(getenv("LIVESTACK_YIELD"), "1") == 0;
+		on = getenv("LIVESTACK_YIELD") == NULL || strcmp(getenv("LIVESTACK_YIELD"), "0") != 0;
 	return on;
 }
 
@@ -666,7 +664,7 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 	remaining = cell_count;
 	while (remaining > 0) {
 		int64_t host_now = live__host_ns();
-		int64_t next_host = INT64_MAX;
+		int64_t next_host = INT64_MAX, next_look = INT64_MAX;
 
 		for (i = 0; i < cell_count; i++) {
 			struct live__state *s = &state[i];
@@ -735,11 +733,11 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 				int64_t posted = live__oldest_posted(s->spinner);
 				if (posted != INT64_MAX && posted + LIVE_HANDOFF_WAIT_NS < next_host)
 					next_host = posted + LIVE_HANDOFF_WAIT_NS;
-				/* a cell that may yield is looked at all the time: it may go quiet at any moment */
+				/* a cell that may yield is looked at every LIVE_YIELD_LOOK_NS: it may go quiet at any moment */
 				if (c->tasks_fd >= 0 && live__yield_on()) {
-					int64_t look = s->next_check_ns > host_now ? s->next_check_ns : host_now;
-					if (look < next_host)
-						next_host = look;
+					int64_t look = s->next_check_ns > host_now ? s->next_check_ns : host_now + LIVE_YIELD_LOOK_NS;
+					if (look < next_look)
+						next_look = look;
 				}
 			}
 		}
@@ -753,6 +751,11 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 
 				if (slice > LIVE_RING_CHECK_NS)
 					slice = LIVE_RING_CHECK_NS;
+				/* sleeping, not spinning, until the next look for quiescence: a loop that spun
+				 * through whole windows was throttled as a real-time task (50 ms in every second
+				 * here), and the cells' clocks sat at the window's end while they ran on */
+				if (next_look != INT64_MAX && slice > next_look - live__host_ns())
+					slice = next_look - live__host_ns() > 0 ? next_look - live__host_ns() : 1000;
 				ts.tv_sec = slice / 1000000000LL;
 				ts.tv_nsec = slice % 1000000000LL;
 				nanosleep(&ts, NULL);
