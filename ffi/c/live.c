@@ -229,6 +229,29 @@ static void live__learn_cost(struct ls_live_cell *cell, int64_t cost_ns, int han
  * that was woken just before the freeze looks, once frozen, like one still
  * waiting, so idle detection must look before (a database's install judged
  * idle this way jumped 60 s). -1 if no thread was listed. */
+/* A thread's state letter from /proc/TID/stat (R, S, D, ...): 0 if it is
+ * gone, '?' if the line cannot be read. */
+static char live__thread_state(long tid)
+{
+	char path[48], buf[512], *close_paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	close_paren = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+	if (close_paren == NULL || close_paren[1] != ' ')
+		return '?';
+	return close_paren[2];
+}
+
 static int32_t live__runnable(const struct ls_live_cell *cell, const int32_t *threads)
 {
 	int32_t busy = 0;
@@ -237,23 +260,10 @@ static int32_t live__runnable(const struct ls_live_cell *cell, const int32_t *th
 		return -1;
 	threads += 2 * cell->threads_begin;
 	for (int32_t i = 0; i < cell->thread_count; i++) {
-		char path[64], buf[512], *close_paren;
-		ssize_t n;
-		int fd;
+		/* gone: an exit is reported to the runtime anyway */
+		char state = live__thread_state(threads[2 * i + 1]);
 
-		snprintf(path, sizeof path, "/proc/%d/task/%d/stat", threads[2 * i], threads[2 * i + 1]);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue; /* gone: an exit is reported to the runtime anyway */
-		n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		close_paren = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
-		if (close_paren == NULL || close_paren[1] != ' ')
-			continue;
-		if (close_paren[2] == 'R' || close_paren[2] == 'D')
+		if (state == 'R' || state == 'D')
 			busy++;
 	}
 	return busy;
@@ -478,26 +488,12 @@ static int live__yield_on(void)
 }
 
 /* Whether one thread is asleep: 1 for S (or stopped, or exited), 0 for
- * running, runnable or in disk sleep, -1 if it is gone. */
+ * running, runnable or in disk sleep (or unreadable), -1 if it is gone. */
 static int live__thread_asleep(long tid)
 {
-	char path[48], buf[512], *close_paren;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof path, "/proc/%ld/stat", tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	switch (live__thread_state(tid)) {
+	case 0:
 		return -1;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	close_paren = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
-	if (close_paren == NULL || close_paren[1] != ' ')
-		return 0;
-	switch (close_paren[2]) {
 	case 'S': case 'T': case 't': case 'Z': case 'X':
 		return 1;
 	default:
@@ -535,10 +531,10 @@ static int live__quiescent(const struct ls_live_cell *c)
 
 /* How far a quiescent cell's clock may jump: to its next delivery (less the
  * delivery's lead), the earliest deadline of a published wait, or the
- * window's end. Waits that run in slices of host time (polls, conditions,
- * the timer thread: up to LS_CLOCK_SLICE_NS each) would notice a deadline the
- * jump brought near only at their slice's end: the jump stops a slice short
- * of theirs, and their slice wakes them in time. Sleeps and the timer thread
+ * window's end. Waits that run in slices of host time (polls, conditions:
+ * up to LS_CLOCK_SLICE_NS each) would notice a deadline the jump brought near
+ * only at their slice's end: the jump stops a slice short of theirs, and
+ * their slice wakes them in time. Sleeps and the timer thread
  * wait on the clock page's futex: the jump does not wake them (ls_clock__jump;
  * a wake-up at every jump cost a sysbench client's sleepers ~20 us of its
  * core before its next frame could be written), the loop does when the clock
@@ -557,7 +553,7 @@ static int64_t live__yield_target(const struct ls_live_cell *c, const struct liv
 			target = due;
 	}
 	if (ls_clock__waits(c->clock, &waits) < 0)
-		return INT64_MIN;
+		return -1; /* unknown: no jump */
 	for (int32_t k = 0; k < (int32_t)waits.count; k++) {
 		int64_t deadline = waits.waits[k].deadline_virtual_ns;
 
@@ -587,7 +583,7 @@ static void live__yield(struct ls_live_cell *cells, int32_t index, struct live__
 	    !live__spinner_idle(s->spinner, host_now))
 		return;
 	target = live__yield_target(c, s, deliveries, end_ns, &sleeper_ns);
-	if (target - ls_clock__virtual_at(&s->clock, host_now) < LIVE_YIELD_MIN_NS)
+	if (target < 0 || target - ls_clock__virtual_at(&s->clock, host_now) < LIVE_YIELD_MIN_NS)
 		return;
 	stats->yield_checks++;
 	/* the check takes a while (~4 us a thread): the clock does not run past the target meanwhile, where

@@ -156,26 +156,30 @@ liveTest('quiescent cells jump to their next event: sleeps still end on time, pi
   const p = plan(`scenario "jumps" {
     duration 30s
     until b exits
-    host a { kind process  run "perl -MTime::HiRes=time,sleep -e 'for (1..300) { $t = time; sleep 0.003; $d = time - $t; $m = $d if $d > $m; $s += $d } printf qq(max=%.6f mean=%.6f\\\\n), $m, $s / 300'" }
+    host a { kind process  run "perl -MTime::HiRes=time,sleep -e 'for (1..300) { $t = time; sleep 0.003; $d = time - $t; $m = $d if $d > $m; $s += $d; $n++ if $d > 0.0035 } printf qq(max=%.6f mean=%.6f long=%d\\\\n), $m, $s / 300, $n'" }
     host b { kind process  run "sleep 0.1; ping -c 250 -i 0.005 a" }
     link a -- b { latency 1ms }
     metric rtt_ms from b match "time=([0-9.]+) ms"
     metric max from a match "max=([0-9.]+)"
     metric mean from a match "mean=([0-9.]+)"
+    metric long from a match "long=([0-9]+)"
   }`);
   const result = await simulate(p);
   const metrics = collectMetrics(p, hostLogs(result));
   const rtts = metrics.get('rtt_ms') ?? [];
   const max = metrics.get('max')?.[0]?.value;
   const mean = metrics.get('mean')?.[0]?.value;
+  const long = metrics.get('long')?.[0]?.value;
   const stats = result.live?.stats;
-  t.log(`sleeps of 3 ms: mean ${mean} s, max ${max} s; rtt p50 ${aggregate('p50', rtts)} over ${rtts.length}; live ${JSON.stringify(stats)}`);
+  t.log(`sleeps of 3 ms: mean ${mean} s, max ${max} s, ${long} over 3.5 ms; rtt p50 ${aggregate('p50', rtts)} over ${rtts.length}; live ${JSON.stringify(stats)}`);
   t.is(rtts.length, 250);
   t.true(Math.abs(aggregate('p50', rtts)! - 2) <= 0.04, `p50 ${aggregate('p50', rtts)}`);
   // a shim sleep ends 50-100 us late on average here, with or without jumps (3.094 ms without, 3.07-3.09
-  // with); a sleeper left to its own host timeout after a jump would be late by the jump (up to ms)
+  // with); a sleeper left to its own host timeout after a jump would be late by the jump (up to ms), most
+  // sleeps. A rare one is long either way: a slow freeze (the kernel's cgroup_mutex, held by other runs'
+  // launchers) adds the CPU time the cell ran meanwhile to its clock (one of 300 took 3.94 ms in a CI run)
   t.true(mean !== undefined && mean >= 0.003 && mean < 0.0032, `mean sleep ${mean}`);
-  t.true(max !== undefined && max < 0.0036, `longest sleep ${max}`);
+  t.true(long !== undefined && long <= 3, `${long} sleeps over 3.5 ms (max ${max})`);
   t.true((stats?.yields ?? 0) > 100, `yields ${stats?.yields}`);
   t.true((stats?.yieldedNs ?? 0) > 0.2e9, `yielded ${stats?.yieldedNs}`);
 });
