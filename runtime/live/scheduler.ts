@@ -69,10 +69,10 @@ const IDLE_WINDOWS = 2;
  *  verdict then keeps a cell frozen until its next deadline (the OLTP smoke once stalled 50 s of virtual
  *  time with it), where a thawed cell corrects itself in the next window. */
 const SKIP_IDLE = process.env['LIVESTACK_SKIP_IDLE'] === '1';
-/** Quiescent cells' clocks jump to their next event (ffi/c/live.c, "Yielding"); LIVESTACK_YIELD=0: they do not. */
-const YIELD = process.env['LIVESTACK_YIELD'] !== '0';
 /** …and in each of them the cell used at most this share of the window's CPU time. */
 const IDLE_CPU_FRACTION = 0.1;
+/** Quiescent cells' clocks jump to their next event (ffi/c/live.c, "Yielding"); LIVESTACK_YIELD=0: they do not. */
+const YIELD = process.env['LIVESTACK_YIELD'] !== '0';
 /** How long a window waits for new launchers to join their cgroups (they take ms; a stuck one is not waited for). */
 const JOIN_WAIT_MS = 2_000;
 const PAUSE = new Int32Array(new SharedArrayBuffer(4));
