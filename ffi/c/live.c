@@ -171,6 +171,8 @@ struct live__state {
 	int yield_end;                  /* quiescent until the window's end: its turn ends now */
 	int64_t next_check_ns;          /* host time: no quiescence check before (one found it busy) */
 	int64_t wake_at_ns;             /* virtual: wake the clock's sleepers then (they slept through a jump) */
+	int64_t usage_seen;             /* the cell's CPU time when last looked at, and since when (host) */
+	int64_t usage_since;
 	struct live__spinner *spinner;  /* the one on the cell's core, or NULL */
 };
 
@@ -463,8 +465,7 @@ static void live__hold(struct ls_live_cell *c, struct live__state *s, const stru
  * So a quiescent cell jumps: its clock goes straight to its next event (the
  * next delivery, less its lead; a published wait's deadline; the window's
  * end, where its turn ends), as the time between is time it waits. Quiescent:
- * every hand-off written, the spinner on its core running (nothing of the
- * cell's is runnable there), and every thread of its cgroup asleep (S) with
+ * every hand-off written and every thread of its cgroup asleep (S) with
  * the cell's CPU time unchanged across that read (a thread that woke another
  * and went back to sleep meanwhile shows in the CPU time). A thread in disk
  * sleep (D) is not quiescent: its I/O ends in host time. The runtime paces
@@ -473,6 +474,7 @@ static void live__hold(struct ls_live_cell *c, struct live__state *s, const stru
  * fire no later in virtual time than without jumps. LIVESTACK_YIELD=0 turns
  * jumps off. */
 #define LIVE_YIELD_BEAT_NS 5000LL     /* the spinner ran this recently */
+#define LIVE_YIELD_STILL_NS 50000LL   /* host: or the cell's CPU time stood still this long */
 #define LIVE_YIELD_MIN_NS 20000LL     /* virtual: a shorter jump is not worth a check */
 #define LIVE_YIELD_RECHECK_NS 30000LL /* host: after a check that found the cell busy */
 #define LIVE_YIELD_LOOK_NS 20000LL    /* host: how often the loop looks for quiescence (a sleep: +~15 us) */
@@ -571,6 +573,31 @@ static int64_t live__yield_target(const struct ls_live_cell *c, const struct liv
 	return target;
 }
 
+/* Whether a quiescence check is worth making: every hand-off is through, and
+ * the spinner on the cell's core ran just now, or (when a host task shares
+ * the core, a hog say, the idle-priority spinner starves) the cell's CPU time
+ * has not moved for LIVE_YIELD_STILL_NS. */
+static int live__maybe_quiet(const struct ls_live_cell *c, struct live__state *s, int64_t host_now)
+{
+	int64_t used;
+
+	switch (live__spinner_idle(s->spinner, host_now)) {
+	case 0:
+		return 0;
+	case 2:
+		return 1;
+	default:
+		break;
+	}
+	used = live__usage_ns(c);
+	if (used != s->usage_seen) {
+		s->usage_seen = used;
+		s->usage_since = host_now;
+		return 0;
+	}
+	return host_now - s->usage_since >= LIVE_YIELD_STILL_NS;
+}
+
 /* Jumps a quiescent cell's clock to its next event (see "Yielding"). */
 static void live__yield(struct ls_live_cell *cells, int32_t index, struct live__state *s, const struct ls_live_delivery *deliveries,
 			int64_t raw_minus_real_ns, int64_t end_ns, struct ls_live_frame *out, int32_t out_max, uint8_t *out_bytes,
@@ -580,7 +607,7 @@ static void live__yield(struct ls_live_cell *cells, int32_t index, struct live__
 	int64_t host_now = live__host_ns(), target, now_v, sleeper_ns;
 
 	if (s->spinner == NULL || c->tasks_fd < 0 || s->yield_end || host_now < s->next_check_ns || !live__yield_on() ||
-	    !live__spinner_idle(s->spinner, host_now))
+	    !live__maybe_quiet(c, s, host_now))
 		return;
 	target = live__yield_target(c, s, deliveries, end_ns, &sleeper_ns);
 	if (target < 0 || target - ls_clock__virtual_at(&s->clock, host_now) < LIVE_YIELD_MIN_NS)
@@ -652,6 +679,8 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 		state[i].yield_end = 0;
 		state[i].next_check_ns = 0;
 		state[i].wake_at_ns = INT64_MAX;
+		state[i].usage_seen = -1;
+		state[i].usage_since = 0;
 		state[i].spinner = live__spinner_on(cells[i].core);
 		cells[i].runnable = -1;
 		live__hold(&cells[i], &state[i], deliveries, end_ns, stats);
@@ -977,12 +1006,15 @@ static int64_t live__oldest_posted(struct live__spinner *sp)
 	return INT64_MAX;
 }
 
-/* 1 if every hand-off is through and seen, and the spinner ran within the
- * last LIVE_YIELD_BEAT_NS: at idle priority it runs only when no task of a
- * cell on its core can, so the cell's threads there are all waiting. */
+/* 0 while a hand-off is not through and seen; else 2 if the spinner ran
+ * within the last LIVE_YIELD_BEAT_NS (at idle priority it runs only when no
+ * task of a cell on its core can, so the cell's threads there are all
+ * waiting), 1 if not. */
 static int live__spinner_idle(struct live__spinner *sp, int64_t now_ns)
 {
-	return sp->collected == sp->head && now_ns - __atomic_load_n(&sp->beat_ns, __ATOMIC_RELAXED) < LIVE_YIELD_BEAT_NS;
+	if (sp->collected != sp->head)
+		return 0;
+	return now_ns - __atomic_load_n(&sp->beat_ns, __ATOMIC_RELAXED) < LIVE_YIELD_BEAT_NS ? 2 : 1;
 }
 
 /* Sees the outcome of the hand-offs, in order: a written one teaches the
