@@ -590,6 +590,8 @@ static int live__maybe_quiet(const struct ls_live_cell *c, struct live__state *s
 		break;
 	}
 	used = live__usage_ns(c);
+	if (used < 0)
+		return 0; /* no CPU time to read: live__quiescent could not tell either */
 	if (used != s->usage_seen) {
 		s->usage_seen = used;
 		s->usage_since = host_now;
