@@ -295,7 +295,8 @@ function checkCgroupV1(cgroups: CgroupProbe | null, root: string, notProbed: str
 const V2_WANTED = ['cpu', 'cpuset', 'memory', 'pids'];
 
 function checkCgroupV2(cgroups: CgroupProbe | null, root: string, notProbed: string): Finding {
-  const hint = `mount -t cgroup2 none ${root}/unified, or boot with systemd.unified_cgroup_hierarchy=1`;
+  // cgroup.threads there is what tells a quiescent cell (ffi/c/live.c, "Yielding"): without it cells sit out their turns
+  const hint = `mount -t cgroup2 none ${root}/unified, or boot with systemd.unified_cgroup_hierarchy=1 (without it, cells that have nothing to do sit out their turns: slower runs)`;
   if (!cgroups) {
     const path = [root, join(root, 'unified')].find((dir) => existsSync(join(dir, 'cgroup.controllers')));
     return path ? partial(`cgroup2 at ${path}; ${notProbed}`, hint) : missing(`no cgroup2 at ${root} or ${root}/unified`, hint);
