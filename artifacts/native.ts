@@ -51,10 +51,11 @@ function inNs(ns: string, core: number, command: string[]): string[] {
   return ['netns', 'exec', ns, 'taskset', '-c', String(core), ...command];
 }
 
-/** Mean ping RTT (ms) from the client namespace to `address`. */
+/** The smallest of 40 ping round trips (ms) from the client namespace to `address`: the path's own cost. Their mean also carries this machine's
+ *  wake-up noise, and once read higher on the direct path than through the element (its cost then 0). */
 function pingMs(ns: string, address: string): number {
   const out = execFileSync('ip', ['netns', 'exec', ns, 'ping', '-c', '40', '-i', '0.01', '-q', address], { encoding: 'utf8' });
-  const m = /= [\d.]+\/([\d.]+)\//.exec(out);
+  const m = /= ([\d.]+)\/[\d.]+\//.exec(out);
   if (m === null) throw new Error(`no RTT in ping's output: ${out}`);
   return Number(m[1]);
 }
