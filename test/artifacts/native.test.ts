@@ -26,8 +26,10 @@ liveTest('the native OLTP baseline: two namespaces joined by the delay element, 
   // quiet runs read ~84). Below 10, it hardly ran.
   t.true(r.tps !== null && r.tps > 10 && r.tps < 100, `tps ${r.tps}`);
   t.true(r.p95Ms !== null && r.p95Ms >= 40, `p95 ${r.p95Ms} ms: 20 round trips of 2 ms at least`);
-  // the element's own path: more than nothing, far less than the link
-  t.true(r.elementNs > 0 && r.elementNs < 500_000, `element ${r.elementNs} ns`);
+  // the element's own path: far less than the link. It is the difference of the smallest round trips
+  // through the element and over a direct veth pair, and reads 0 when the busy-polling element is as
+  // quick as the direct path's own wake-up (two fresh-clone CI runs of 2026-12-02, one with means)
+  t.true(r.elementNs >= 0 && r.elementNs < 500_000, `element ${r.elementNs} ns`);
   t.regex(r.element, /^delay: c1->d1 \d+ forwarded, 0 dropped/);
   // nothing left: its namespaces are gone, its work directory too
   const after = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
