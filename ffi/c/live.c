@@ -226,11 +226,6 @@ static void live__learn_cost(struct ls_live_cell *cell, int64_t cost_ns, int han
 	*cost += (cost_ns - *cost) / 8;
 }
 
-/* How many of the threads the caller listed are running, runnable or in disk
- * sleep, read while the cell still runs (its clock already stopped): a thread
- * that was woken just before the freeze looks, once frozen, like one still
- * waiting, so idle detection must look before (a database's install judged
- * idle this way jumped 60 s). -1 if no thread was listed. */
 /* A thread's state letter from /proc/TID/stat (R, S, D, ...): 0 if it is
  * gone, '?' if the line cannot be read. */
 static char live__thread_state(long tid)
@@ -254,6 +249,11 @@ static char live__thread_state(long tid)
 	return close_paren[2];
 }
 
+/* How many of the threads the caller listed are running, runnable or in disk
+ * sleep, read while the cell still runs (its clock already stopped): a thread
+ * that was woken just before the freeze looks, once frozen, like one still
+ * waiting, so idle detection must look before (a database's install judged
+ * idle this way jumped 60 s). -1 if no thread was listed. */
 static int32_t live__runnable(const struct ls_live_cell *cell, const int32_t *threads)
 {
 	int32_t busy = 0;
@@ -401,12 +401,32 @@ static void live__discard_tap(int tap_fd)
 }
 
 
+/* The calling thread at LIVE_RT_PRIORITY (SCHED_FIFO) until live__realtime_end:
+ * returns the policy to go back to, -1 if it could not be raised. */
+static int live__realtime_begin(void)
+{
+	struct sched_param rt = { .sched_priority = LIVE_RT_PRIORITY };
+	int previous_policy = sched_getscheduler(0);
+
+	if (sched_setscheduler(0, SCHED_FIFO, &rt) != 0)
+		return -1;
+	return previous_policy < 0 ? SCHED_OTHER : previous_policy;
+}
+
+static void live__realtime_end(int previous_policy)
+{
+	struct sched_param normal = { .sched_priority = 0 };
+
+	if (previous_policy >= 0)
+		sched_setscheduler(0, previous_policy, &normal);
+}
+
 int ls_live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t start_ns, int64_t end_ns,
 		    const struct ls_live_delivery *deliveries, const uint8_t *delivery_bytes,
 		    struct ls_live_frame *out, int32_t out_max, uint8_t *out_bytes, uint32_t out_capacity,
 		    int32_t host_count, struct ls_live_stats *stats, const int32_t *threads)
 {
-	int rc;
+	int rc, previous_policy;
 
 	if (cell_count < 0 || cell_count > LIVE_MAX_CELLS || end_ns <= start_ns || !stats)
 		return -EINVAL;
@@ -414,12 +434,9 @@ int ls_live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t star
 	/* The window must end on time and frames must be stamped when they appear: next to busy
 	 * SCHED_OTHER work a sleeping thread wakes ~0.3 ms late on average, 3 ms at p99 (CELLS-FACTS).
 	 * Real-time priority for this thread, for the window only; it sleeps in ppoll, spins < 60 us. */
-	struct sched_param rt = { .sched_priority = LIVE_RT_PRIORITY }, normal = { .sched_priority = 0 };
-	int previous_policy = sched_getscheduler(0);
-	int raised = sched_setscheduler(0, SCHED_FIFO, &rt) == 0;
+	previous_policy = live__realtime_begin();
 	rc = live__window(cells, cell_count, start_ns, end_ns, deliveries, delivery_bytes, out, out_max, out_bytes, out_capacity, host_count, stats, threads);
-	if (raised)
-		sched_setscheduler(0, previous_policy < 0 ? SCHED_OTHER : previous_policy, &normal);
+	live__realtime_end(previous_policy);
 	return rc;
 }
 
@@ -781,8 +798,11 @@ static int live__window(struct ls_live_cell *cells, int32_t cell_count, int64_t 
 				/* sleeping, not spinning, until the next look for quiescence: a loop that spun
 				 * through whole windows was throttled as a real-time task (50 ms in every second
 				 * here), and the cells' clocks sat at the window's end while they ran on */
-				if (next_look != INT64_MAX && slice > next_look - live__host_ns())
-					slice = next_look - live__host_ns() > 0 ? next_look - live__host_ns() : 1000;
+				if (next_look != INT64_MAX) {
+					int64_t to_look = next_look - live__host_ns();
+					if (slice > to_look)
+						slice = to_look > 0 ? to_look : 1000;
+				}
 				ts.tv_sec = slice / 1000000000LL;
 				ts.tv_nsec = slice % 1000000000LL;
 				nanosleep(&ts, NULL);
@@ -1071,14 +1091,12 @@ int64_t ls_live__host_now(void)
  * the last LIVE_SPIN_NS / 2. */
 int ls_live__pace(int64_t until_ns)
 {
-	struct sched_param rt = { .sched_priority = LIVE_RT_PRIORITY }, normal = { .sched_priority = 0 };
 	int64_t wait = until_ns - live__host_ns();
-	int previous_policy, raised;
+	int previous_policy;
 
 	if (wait <= 0)
 		return 0;
-	previous_policy = sched_getscheduler(0);
-	raised = sched_setscheduler(0, SCHED_FIFO, &rt) == 0;
+	previous_policy = live__realtime_begin();
 	if (wait > LIVE_SPIN_NS) {
 		int64_t slice = wait - LIVE_SPIN_NS / 2;
 		struct timespec ts = { .tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL };
@@ -1087,8 +1105,7 @@ int ls_live__pace(int64_t until_ns)
 	}
 	while (live__host_ns() < until_ns)
 		__builtin_ia32_pause();
-	if (raised)
-		sched_setscheduler(0, previous_policy < 0 ? SCHED_OTHER : previous_policy, &normal);
+	live__realtime_end(previous_policy);
 	return 1;
 }
 
