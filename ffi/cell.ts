@@ -106,8 +106,10 @@ const ringStats = lazyFunction('ls_ring__stats', 'int', ['void *', koffi.out(kof
   frames: 'uint64_t', truncated: 'uint64_t', kernelDrops: 'uint64_t', slots: 'uint32_t', slotBytes: 'uint32_t',
 })))]);
 
-/** Frames a ring holds by default: at 300k frames/s, 7 ms; the window loop looks every 1 ms. */
-export const RING_FRAMES = 2048;
+/** Frames a ring holds by default (2 KiB slots: 16 MiB a cell): a sender at ~1 µs a frame fills it in
+ *  ~8 ms. The window loop takes frames every few µs, but a vCPU of this VM can stop for 5–32 ms
+ *  (CELLS-FACTS.md): 2048 slots lost 4328 of 20000 frames to one such stall in a CI run. */
+export const RING_FRAMES = 8192;
 
 /** The ring of a cell's outgoing frames (ffi/c/ring.c): a packet socket on `ifname` inside the
  *  network namespace at `netnsPath`, stamping each frame when it leaves. Close it with closeRing. */
