@@ -888,6 +888,7 @@ export class ScenarioChecker {
       durationNs: this.durationNs,
       until,
       syncWindowNs: Number.isFinite(syncWindowNs) ? syncWindowNs : 1_000_000_000,
+      ...(windowCapNs === undefined ? {} : { syncWindowCapNs: windowCapNs }),
       params,
       sweep: this.options.sweep === undefined ? null : { index: this.options.sweep.index, count: this.options.sweep.count, values: sweepValues },
       network: { prefix: '198.18.0.0', prefixLength: 15 },

@@ -135,6 +135,9 @@ export interface Plan {
   until: PlanUntil;
   /** the conservative window: min(sync window cap, smallest link latency) */
   syncWindowNs: number;
+  /** the scenario's own `sync { window D }`, when it has one (runs with live cells size their windows
+   *  from the paths between cells, runtime/simulation.ts liveWindow, and keep to this cap) */
+  syncWindowCapNs?: number;
   /** every param, sweep and --set value that shaped this plan, as written */
   params: Record<string, string>;
   sweep: { index: number; count: number; values: Record<string, string> } | null;

@@ -17,6 +17,34 @@ import { kvmProblems } from './live/vm.ts';
 /** The longest window live cells run without a check (idle, exits, Ctrl-C). */
 export const LIVE_MAX_WINDOW_NS = 10_000_000;
 
+/**
+ * The window and the model's run-ahead of a run with live cells (core/sync.ts, aheadNs). The model
+ * runs ahead of the cells by the smallest latency of a link out of a live host; a window then only
+ * has to fit a whole path from one live host to another: a link out into the model and a link back
+ * in (or a direct link between two). So cells behind a switch on 0.5 ms links take turns in 1 ms
+ * windows, not 0.5 ms, and a cell next to a modeled host on a 1 ms link in 2 ms windows. Each
+ * link's smallest latency over the run counts (timeline link-set included); the scenario's own
+ * `sync { window }` and LIVE_MAX_WINDOW_NS cap it.
+ */
+export function liveWindow(plan: Plan): { windowNs: number; aheadNs: number } {
+  const live = new Set(plan.hosts.filter(isLiveHost).map((h) => h.name));
+  const smallest = new Map(plan.links.map((l) => [l.name, l.latencyNs]));
+  for (const action of plan.timeline) {
+    if (action.type === 'link-set' && action.changes.latencyNs !== undefined) smallest.set(action.link, Math.min(smallest.get(action.link) ?? Infinity, action.changes.latencyNs));
+  }
+  let outOrIn = Infinity; // a link between a live host and the model (either way)
+  let between = Infinity; // a link between two live hosts
+  for (const link of plan.links) {
+    const ends = Number(live.has(link.a)) + Number(live.has(link.b));
+    const latency = smallest.get(link.name)!;
+    if (ends === 2) between = Math.min(between, latency);
+    else if (ends === 1) outOrIn = Math.min(outOrIn, latency);
+  }
+  const out = Math.min(outOrIn, between);
+  const windowNs = Math.max(1, Math.min(plan.syncWindowCapNs ?? Infinity, plan.durationNs ?? Infinity, LIVE_MAX_WINDOW_NS, between, out + outOrIn));
+  return { windowNs, aheadNs: Math.min(out, windowNs) };
+}
+
 export interface SimulationOptions {
   /** virtual end; default: the plan's duration */
   endNs?: number;
@@ -103,14 +131,16 @@ export async function simulate(plan: Plan, options: SimulationOptions = {}): Pro
     for (const app of host.apps) app.start(host, partition);
   }
   for (const { node, action, atNs } of network.startActions) {
-    partitions[assignment[node]!]!.schedule(network.nodes[node]!, atNs, node, EventKind.Action, action, null);
+    const target = network.nodes[node]!;
+    // a live host's actions act on its egress, which runs on a clock of its own (runtime/live/host.ts)
+    if (target instanceof LiveHostNode) target.scheduleAction(atNs, action);
+    else partitions[assignment[node]!]!.schedule(target, atNs, node, EventKind.Action, action, null);
   }
 
   // the window may not exceed the smallest latency between partitions; the plan's window already
-  // is at most the smallest latency of any link (and of any later `link … set`)
-  // live cells are frozen and checked (idle? exited?) at every window end: bound the window even
-  // where no link bounds it
-  const windowNs = Math.max(1, hasLive ? Math.min(plan.syncWindowNs, LIVE_MAX_WINDOW_NS) : plan.syncWindowNs);
+  // is at most the smallest latency of any link (and of any later `link … set`). With live cells (one
+  // partition) the model runs ahead of them and the window spans a path between cells (liveWindow).
+  const { windowNs, aheadNs } = hasLive ? liveWindow(plan) : { windowNs: Math.max(1, plan.syncWindowNs), aheadNs: 0 };
   const eventsSoFar = () => partitions.reduce((n, p) => n + p.eventsHandled, 0);
   const scheduler = hasLive ? new LiveScheduler(plan, liveNodes, options.baseDir === undefined ? {} : { baseDir: options.baseDir }) : null;
   let stats;
@@ -123,6 +153,7 @@ export async function simulate(plan: Plan, options: SimulationOptions = {}): Pro
       endNs,
       windowNs,
       ...(scheduler === null ? {} : {
+        aheadNs,
         nextTime: (after: number) => scheduler.nextTime(after),
         beforeWindow: (start: number, horizon: number) => scheduler.beforeWindow(start, horizon, partitions[0]!),
       }),

@@ -47,6 +47,14 @@ export interface SyncOptions {
   nextTime?: (afterNs: number) => number;
   /** live cells run through [start, horizon) before the partitions handle it (their frames become events) */
   beforeWindow?: (startNs: number, horizonNs: number) => void | Promise<void>;
+  /**
+   * Live cells: the partitions first run ahead to start + aheadNs, then the cells run [start, horizon).
+   * Safe for aheadNs up to the smallest latency out of a cell (nothing a cell sends from start on
+   * lands earlier), and it lets the window reach aheadNs + the smallest latency into a cell: every
+   * frame due at a cell before the horizon left the model before start + aheadNs, so it is known
+   * when the cells run. Without it the window is capped by each hop's latency alone.
+   */
+  aheadNs?: number;
 }
 
 export interface SyncStats {
@@ -64,6 +72,7 @@ export async function runWindows(endpoints: readonly PartitionEndpoint[], option
   if (!(options.windowNs > 0)) throw new Error(`the sync window must be > 0 (got ${options.windowNs})`);
   const stats: SyncStats = { windows: 0, messages: 0, endedAtNs: 0, stoppedEarly: false };
   if (endpoints.length > 0 && endpoints.every((e) => e.step !== undefined)) return runSteps(endpoints, options, stats);
+  if (options.aheadNs !== undefined && endpoints.length > 1) throw new Error('running ahead of live cells needs a single partition');
   let reached = 0;
   for (;;) {
     let next = Infinity;
@@ -74,6 +83,10 @@ export async function runWindows(endpoints: readonly PartitionEndpoint[], option
       break;
     }
     const horizon = Math.min(next + options.windowNs, options.endNs);
+    if (options.aheadNs !== undefined && options.aheadNs > 0) {
+      const ahead = Math.min(next + options.aheadNs, options.endNs);
+      for (const endpoint of endpoints) await endpoint.advance(ahead);
+    }
     if (options.beforeWindow !== undefined) await options.beforeWindow(next, horizon);
     for (const endpoint of endpoints) await endpoint.advance(horizon);
     reached = horizon;

@@ -15,7 +15,6 @@ import { dropSentFrames } from '../../ffi/cell.ts';
 import { ClockPage } from '../../ffi/clock.ts';
 import { keepCoresAwake, liveHostNow, paceUntil, runWindow, setThreadAffinity, threadAffinity, type LiveCellInput, type LiveWindowStats } from '../../ffi/live.ts';
 import type { Partition } from '../core/partition.ts';
-import { EventKind } from '../model/nodes.ts';
 import type { Cell, CellExit, CellLine } from './cell.ts';
 import { Cells } from './cells.ts';
 import { frameBytes, LiveHostNode } from './host.ts';
@@ -317,6 +316,8 @@ export class LiveScheduler {
       }
     }
     for (const vm of this.vms.values()) next = Math.min(next, vm.nextTime(after));
+    // a live host's egress: a frame's transmission ends (the next queued one starts), a port's action
+    for (const node of this.nodes.values()) next = Math.min(next, Math.max(after, node.egressNext()));
     const action = this.actions[this.nextAction];
     if (action !== undefined) next = Math.min(next, Math.max(after, action.atNs));
     return next;
@@ -353,6 +354,13 @@ export class LiveScheduler {
   private lastEndNs = 0;
 
   beforeWindow(startNs: number, endNs: number, partition: Partition): void {
+    this.runCells(startNs, endNs, partition);
+    // every frame the cells sent before endNs is in: their hosts' own side of their links catches up
+    // (runtime/live/host.ts); what it transmits reaches the far ends from endNs + a link latency on
+    for (const node of this.nodes.values()) node.runEgress(endNs, partition);
+  }
+
+  private runCells(startNs: number, endNs: number, partition: Partition): void {
     if (startNs > this.lastEndNs) this.stats.jumps++;
     this.lastEndNs = endNs;
     this.applyActions(endNs);
@@ -469,7 +477,7 @@ export class LiveScheduler {
     for (const f of frames) {
       const state = group[f.cell]!;
       sent.add(f.cell);
-      partition.schedule(state.node, Math.max(f.timeNs, partition.now), state.node.id, EventKind.LiveSend, 0, { bytes: f.frame, wireBytes: Math.max(60, f.frame.length) });
+      state.node.liveSend(f.timeNs, { bytes: f.frame, wireBytes: Math.max(60, f.frame.length) }, partition);
     }
     group.forEach((state, i) => {
       // every thread in a wait when the cell froze is not enough: a thread woken just before the freeze

@@ -8,7 +8,6 @@ import type { Plan, PlanHost } from '../../dsl/plan.ts';
 import { probeKvm } from '../../ffi/kvm.ts';
 import { Vm, VmState, type VmWindowResult } from '../../ffi/vm.ts';
 import type { Partition } from '../core/partition.ts';
-import { EventKind } from '../model/nodes.ts';
 import { CellError, messageOf } from './errors.ts';
 import { guestImage, scenarioPath } from './guest.ts';
 import { frameBytes, type LiveHostNode } from './host.ts';
@@ -140,7 +139,7 @@ export class VmCell {
     // lines of several vCPUs come in the order they were written, each stamped by its vCPU's clock
     for (const line of r.console.sort((a, b) => a.timeNs - b.timeNs)) this.node.log.push({ timeNs: line.timeNs, line: line.line });
     for (const f of r.frames) {
-      partition.schedule(this.node, Math.max(f.timeNs, partition.now), this.node.id, EventKind.LiveSend, 0, { bytes: f.frame, wireBytes: Math.max(60, f.frame.length) });
+      this.node.liveSend(f.timeNs, { bytes: f.frame, wireBytes: Math.max(60, f.frame.length) }, partition);
     }
     if (!this.done && (r.state === VmState.Exited || r.state === VmState.Crashed)) {
       if (r.state === VmState.Exited) {

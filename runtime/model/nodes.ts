@@ -16,7 +16,8 @@ export const enum EventKind {
   App = 3,
   Action = 4,
   Forward = 5,
-  /** a frame a live cell sent, entering the network at the time it was read from the tap */
+  /** a frame a live cell sent, entering the network at the time it was read from the tap (a trace
+   *  entry only: the live host's egress handles it, runtime/live/host.ts) */
   LiveSend = 6,
 }
 

@@ -69,7 +69,10 @@ export function buildPart(part: PlanPart): BuiltPart {
   }
   for (const { node, action, atNs } of network.startActions) {
     if (assignment[node] !== index) continue;
-    partition.schedule(network.nodes[node]!, atNs, node, EventKind.Action, action, null);
+    const target = network.nodes[node]!;
+    // a live host's actions act on its egress, which runs on a clock of its own (runtime/live/host.ts)
+    if (target instanceof LiveHostNode) target.scheduleAction(atNs, action);
+    else partition.schedule(target, atNs, node, EventKind.Action, action, null);
   }
   return { ...part, network, partition, own, liveNodes };
 }
