@@ -7,7 +7,7 @@ import { compileText } from '../../../dsl/compile.ts';
 import type { Plan } from '../../../dsl/plan.ts';
 import { collectMetrics, aggregate } from '../../../runtime/report/metrics.ts';
 import { hostLogs } from '../../../runtime/report/summary.ts';
-import { simulate } from '../../../runtime/simulation.ts';
+import { liveWindow, simulate } from '../../../runtime/simulation.ts';
 import { capabilityTest, cpuHogs, liveTest, REQUIRE_LIVE } from './helpers.ts';
 
 capabilityTest();
@@ -108,6 +108,37 @@ liveTest('live and model hosts share switches and links; at-actions reach live h
   t.deepEqual(result.live?.exitCodes.get('server'), [null]); // killed at 2 s
   t.deepEqual(result.live?.exitCodes.get('client'), [0]);
   t.true(readdirSync('/dev/shm').every((f) => !f.startsWith(`livestack-${process.pid}-`)));
+});
+
+liveTest('cells behind a switch take turns in windows of a whole path (0.5 + 0.5 ms); pings read their paths exactly, also across a link-set', async (t) => {
+  const p = plan(`scenario "switched" {
+    duration 5s
+    until client exits
+    host client { kind process  run "ping -c 40 -i 0.02 server" }
+    host server { kind process }
+    switch sw { latency 0us }
+    link client -- sw { latency 500us }
+    link server -- sw { latency 500us }
+    at 400ms { link client -- sw set { latency 2ms } }
+    metric rtt_ms from client match "time=([0-9.]+) ms"
+  }`);
+  t.is(liveWindow(p).windowNs, 1_000_000);
+  const { result, samples } = await pingRtts(p);
+  const rtts = samples.map((s) => s.value);
+  t.log(`rtts ${rtts.join(' ')}; ${result.windows} windows over ${result.reachedNs / 1e6} ms; live ${JSON.stringify(result.live?.stats)}`);
+  t.is(rtts.length, 40);
+  t.deepEqual(result.live?.exitCodes.get('client'), [0]);
+  // before the change 2 × (0.5 + 0.5) ms; after it 2 × (2 + 0.5) ms; one ping may straddle it (2 + 0.5 + 0.5 + 0.5).
+  // The first ping is slower in any window (cold kernel paths in both cells: 2.28-3.38 ms here, also
+  // with per-hop windows): never faster than its path.
+  t.true(rtts[0]! >= 2 && rtts[0]! < 3.5, `first ${rtts[0]}`);
+  const rest = rtts.slice(1);
+  // (ping's own work in two cells adds 20-170 µs here; a frame held to a window's end would add up to 1 ms)
+  const near = (ms: number) => rest.filter((r) => r >= ms && r <= ms + 0.3).length;
+  t.true(near(2) >= 15 && near(5) >= 15, `${near(2)} at 2 ms, ${near(5)} at 5 ms`);
+  t.is(near(2) + near(3.5) + near(5), rest.length, rtts.join(' '));
+  t.true(rest.slice(0, near(2)).every((r) => r < 2.2) && rest.slice(-near(5)).every((r) => r >= 5), 'the change comes once, in order');
+  t.is(result.live!.stats.lateDeliveries, 0);
 });
 
 liveTest('a CPU-bound loop: its virtual runtime is the CPU time it used, alone and as one of 4 cells taking turns', async (t) => {
