@@ -107,7 +107,7 @@ const ringStats = lazyFunction('ls_ring__stats', 'int', ['void *', koffi.out(kof
 })))]);
 
 /** Frames a ring holds by default (2 KiB slots: 16 MiB a cell): a sender at ~1 µs a frame fills it in
- *  ~8 ms. The window loop takes frames every few µs, but a vCPU of this VM can stop for 5–32 ms
+ *  ~8 ms. The window loop takes frames every ~20 µs, but a vCPU of this VM can stop for 5–32 ms
  *  (CELLS-FACTS.md): 2048 slots lost 4328 of 20000 frames to one such stall in a CI run. */
 export const RING_FRAMES = 8192;
 
