@@ -73,6 +73,10 @@ export interface SimulationResult {
   traceHash: string;
   events: number;
   windows: number;
+  /** the window's width (the last one of a run may be shorter), and how far the model ran ahead of
+   *  live cells (0 without them; see liveWindow) */
+  windowNs: number;
+  aheadNs: number;
   messages: number;
   endNs: number;
   reachedNs: number;
@@ -184,6 +188,8 @@ export async function simulate(plan: Plan, options: SimulationOptions = {}): Pro
     traceHash: combineTraces(network.nodes),
     events: eventsSoFar(),
     windows: stats.windows,
+    windowNs,
+    aheadNs,
     messages: stats.messages,
     endNs,
     reachedNs: stats.endedAtNs,

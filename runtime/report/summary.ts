@@ -4,6 +4,11 @@ import { formatVirtual } from '../core/time.ts';
 import type { DirectionStats } from '../model/link.ts';
 import type { SimulationResult } from '../simulation.ts';
 import type { LiveStats } from '../live/scheduler.ts';
+
+/** A window's width for people: 1 ms, 500 µs, 2.5 ms. */
+function width(ns: number): string {
+  return ns >= 1e6 ? `${+(ns / 1e6).toFixed(3)} ms` : `${+(ns / 1e3).toFixed(3)} µs`;
+}
 import { collectMetrics, evaluate, summarise, type ExpectationResult, type LogLine, type MetricSamples, type MetricSummary } from './metrics.ts';
 
 /** A link direction's counters, with busy time turned into utilisation of the run. */
@@ -26,6 +31,9 @@ export interface RunSummary {
   events: number;
   eventsPerSecond: number;
   windows: number;
+  /** the windows' width, and how far the model ran ahead of live cells (simulation.ts liveWindow) */
+  windowNs: number;
+  aheadNs: number;
   partitions: number;
   hosts: Array<{ name: string; kind: string; address: string; txPackets: number; txBytes: number; rxPackets: number; rxBytes: number; drops: number }>;
   switches: Array<{ name: string; forwarded: number; dropsUnroutable: number }>;
@@ -75,6 +83,8 @@ export function buildSummary(plan: Plan, planHash: string, result: SimulationRes
     events: result.events,
     eventsPerSecond: Math.round(result.events / Math.max(wallMs / 1000, 1e-6)),
     windows: result.windows,
+    windowNs: result.windowNs,
+    aheadNs: result.aheadNs,
     partitions: result.partitions,
     hosts: result.network.hosts.map((h) => {
       const p = plan.hosts[h.hostIndex]!;
@@ -106,7 +116,7 @@ export function summaryText(s: RunSummary): string {
   lines.push(`plan       ${s.planHash}`);
   lines.push(`trace      ${s.traceHash}`);
   lines.push(`virtual    ${formatVirtual(s.reachedNs)} of ${formatVirtual(s.durationNs)}; seed ${s.seed}`);
-  lines.push(`wall       ${(s.wallMs / 1000).toFixed(3)}s; ${s.events} events (${s.eventsPerSecond}/s); ${s.windows} windows; ${s.partitions} partition(s)`);
+  lines.push(`wall       ${(s.wallMs / 1000).toFixed(3)}s; ${s.events} events (${s.eventsPerSecond}/s); ${s.windows} windows of ${width(s.windowNs)}${s.aheadNs > 0 ? ` (the model ${width(s.aheadNs)} ahead of the cells)` : ''}; ${s.partitions} partition(s)`);
   if (s.live !== null) {
     const l = s.live;
     const ms = (ns: number) => (ns / 1e6).toFixed(2);

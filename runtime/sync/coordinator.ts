@@ -547,6 +547,7 @@ export async function simulateDistributed(plan: Plan, options: DistributedOption
     traceHash: merged.traceHash,
     events: merged.events,
     windows: stats.windows,
+    aheadNs: 0,
     messages: stats.messages,
     endNs,
     reachedNs: stats.endedAtNs,

@@ -83,7 +83,7 @@ test.serial('run --agents writes the run directory of a local run', async (t) =>
   for (const name of files(join(dir, 'local'))) {
     if (name === 'environment.json') continue; // probe timings differ from run to run
     const read = (side: string) => readFileSync(join(dir, side, name), name.endsWith('.pcap') ? 'base64' : 'utf8')
-      .replace(/"wallMs": \d+|"eventsPerSecond": \d+|"windows": \d+|"partitions": \d+/g, '')
+      .replace(/"wallMs": \d+|"eventsPerSecond": \d+|"windows": \d+|"windowNs": \d+|"partitions": \d+/g, '')
       .replace(/^wall .*$/m, '');
     t.is(read('remote'), read('local'), name);
     t.is(read('direct'), read('local'), `${name} (--direct)`);

@@ -150,6 +150,7 @@ liveTest('cells behind a switch take turns in windows of a whole path (0.5 + 0.5
   t.is(near(2) + near(3.5) + near(5), rest.length, rtts.join(' '));
   t.true(rest.slice(0, near(2)).every((r) => r < 2.2) && rest.slice(-near(5)).every((r) => r >= 5), 'the change comes once, in order');
   t.is(result.live!.stats.lateDeliveries, 0);
+  t.deepEqual([result.windowNs, result.aheadNs], [1_000_000, 500_000], 'the run reports its windows');
 });
 
 liveTest('a CPU-bound loop: its virtual runtime is the CPU time it used, alone and as one of 4 cells taking turns', async (t) => {
