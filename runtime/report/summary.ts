@@ -4,12 +4,12 @@ import { formatVirtual } from '../core/time.ts';
 import type { DirectionStats } from '../model/link.ts';
 import type { SimulationResult } from '../simulation.ts';
 import type { LiveStats } from '../live/scheduler.ts';
+import { collectMetrics, evaluate, summarise, type ExpectationResult, type LogLine, type MetricSamples, type MetricSummary } from './metrics.ts';
 
 /** A window's width for people: 1 ms, 500 µs, 2.5 ms. */
 function width(ns: number): string {
   return ns >= 1e6 ? `${+(ns / 1e6).toFixed(3)} ms` : `${+(ns / 1e3).toFixed(3)} µs`;
 }
-import { collectMetrics, evaluate, summarise, type ExpectationResult, type LogLine, type MetricSamples, type MetricSummary } from './metrics.ts';
 
 /** A link direction's counters, with busy time turned into utilisation of the run. */
 export interface DirectionSummary extends Omit<DirectionStats, 'busyNs'> {
