@@ -7,8 +7,7 @@ import { combineTraces } from './core/trace.ts';
 import { MAX_PARTITIONS } from './core/limits.ts';
 import { Rng } from './core/random.ts';
 import { buildNetwork, UnsupportedPlanError, type Network } from './model/network.ts';
-import { EventKind } from './model/nodes.ts';
-import { LiveHostNode } from './live/host.ts';
+import { LiveHostNode, scheduleNodeAction } from './live/host.ts';
 import { LiveScheduler, type LiveStats } from './live/scheduler.ts';
 import { isLiveHost } from './live/kinds.ts';
 import { qemuProblems } from './live/qemu.ts';
@@ -134,12 +133,7 @@ export async function simulate(plan: Plan, options: SimulationOptions = {}): Pro
     const partition = partitions[assignment[host.id]!]!;
     for (const app of host.apps) app.start(host, partition);
   }
-  for (const { node, action, atNs } of network.startActions) {
-    const target = network.nodes[node]!;
-    // a live host's actions act on its egress, which runs on a clock of its own (runtime/live/host.ts)
-    if (target instanceof LiveHostNode) target.scheduleAction(atNs, action);
-    else partitions[assignment[node]!]!.schedule(target, atNs, node, EventKind.Action, action, null);
-  }
+  for (const { node, action, atNs } of network.startActions) scheduleNodeAction(partitions[assignment[node]!]!, network.nodes[node]!, atNs, action);
 
   // the window may not exceed the smallest latency between partitions; the plan's window already
   // is at most the smallest latency of any link (and of any later `link … set`). With live cells (one

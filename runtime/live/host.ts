@@ -13,7 +13,7 @@
 // past.
 import { SimEvent } from '../core/events.ts';
 import { Partition, type Component } from '../core/partition.ts';
-import { EventKind, HostNode, type LiveInbox } from '../model/nodes.ts';
+import { EventKind, HostNode, type LiveInbox, type NetworkNode } from '../model/nodes.ts';
 import { destinationIndex, type Packet } from '../model/packet.ts';
 
 /** The clock and queue of a live host's egress: its own events go here, everything else to the partition. */
@@ -52,22 +52,27 @@ export class LiveHostNode extends HostNode {
     return this.egress.nextEventTime();
   }
 
-  /** Handles the egress's events before `beforeNs` (through it with `inclusive`), in order. */
-  runEgress(beforeNs: number, partition: Partition, inclusive = false): void {
-    const egress = this.egress;
-    egress.outer = partition;
+  /** Handles the egress's events before `beforeNs`, in order; what they send to others goes to `partition`. */
+  runEgress(beforeNs: number, partition: Partition): void {
+    this.egress.outer = partition;
     try {
-      for (;;) {
-        const event = egress.queue.peek();
-        if (event === undefined || event.time > beforeNs || (!inclusive && event.time === beforeNs)) break;
-        egress.queue.pop();
-        egress.now = event.time;
-        this.trace.fold(event.time, event.source, event.seq, event.kind);
-        this.handle(event, egress);
-        partition.eventsHandled++;
-      }
+      this.drainEgress(beforeNs, false);
     } finally {
-      egress.outer = null;
+      this.egress.outer = null;
+    }
+  }
+
+  /** The egress's events before `beforeNs` (through it with `inclusive`), its outer partition set. */
+  private drainEgress(beforeNs: number, inclusive: boolean): void {
+    const egress = this.egress;
+    for (;;) {
+      const event = egress.queue.peek();
+      if (event === undefined || event.time > beforeNs || (!inclusive && event.time === beforeNs)) break;
+      egress.queue.pop();
+      egress.now = event.time;
+      this.trace.fold(event.time, event.source, event.seq, event.kind);
+      this.handle(event, egress);
+      egress.outer!.eventsHandled++;
     }
   }
 
@@ -78,10 +83,10 @@ export class LiveHostNode extends HostNode {
   liveSend(timeNs: number, packet: Packet, partition: Partition): void {
     const egress = this.egress;
     const at = Math.max(timeNs, egress.now);
-    this.runEgress(at, partition, true);
-    egress.now = at;
     egress.outer = partition;
     try {
+      this.drainEgress(at, true);
+      egress.now = at;
       this.trace.fold(at, this.id, this.seq++, EventKind.LiveSend);
       partition.eventsHandled++;
       const port = this.egressPort(destinationIndex(packet));
@@ -105,6 +110,13 @@ export class LiveHostNode extends HostNode {
       this.stats.rxBytes += packet.wireBytes;
     }
   }
+}
+
+/** Schedules a timeline action of `node` (network.startActions): a live host's on its own egress
+ *  clock (its ports' actions must come in order with its frames), any other node's in `partition`. */
+export function scheduleNodeAction(partition: Partition, node: NetworkNode, atNs: number, action: number): void {
+  if (node instanceof LiveHostNode) node.scheduleAction(atNs, action);
+  else partition.schedule(node, atNs, node.id, EventKind.Action, action, null);
 }
 
 /** Model frames carry only headers; a cell's tap or a guest needs the whole frame (zero payload). */

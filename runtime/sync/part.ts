@@ -9,7 +9,7 @@ import { Partition } from '../core/partition.ts';
 import { combineTraces, type TraceHash } from '../core/trace.ts';
 import type { DirectionStats } from '../model/link.ts';
 import type { SimEvent } from '../core/events.ts';
-import { LiveHostNode } from '../live/host.ts';
+import { LiveHostNode, scheduleNodeAction } from '../live/host.ts';
 import type { LiveStats } from '../live/scheduler.ts';
 import { buildNetwork, type Network } from '../model/network.ts';
 import { EventKind, HostNode, SwitchNode, type HostStats, type LogLine } from '../model/nodes.ts';
@@ -69,10 +69,7 @@ export function buildPart(part: PlanPart): BuiltPart {
   }
   for (const { node, action, atNs } of network.startActions) {
     if (assignment[node] !== index) continue;
-    const target = network.nodes[node]!;
-    // a live host's actions act on its egress, which runs on a clock of its own (runtime/live/host.ts)
-    if (target instanceof LiveHostNode) target.scheduleAction(atNs, action);
-    else partition.schedule(target, atNs, node, EventKind.Action, action, null);
+    scheduleNodeAction(partition, network.nodes[node]!, atNs, action);
   }
   return { ...part, network, partition, own, liveNodes };
 }

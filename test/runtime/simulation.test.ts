@@ -5,7 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import type { Plan } from '../../dsl/plan.ts';
 import { Partition } from '../../runtime/core/partition.ts';
 import { inProcess, runWindows } from '../../runtime/core/sync.ts';
-import { LiveHostNode } from '../../runtime/live/host.ts';
+import { LiveHostNode, scheduleNodeAction } from '../../runtime/live/host.ts';
 import { buildNetwork } from '../../runtime/model/network.ts';
 import { hostMac, type Packet } from '../../runtime/model/packet.ts';
 import { LIVE_MAX_WINDOW_NS, liveWindow } from '../../runtime/simulation.ts';
@@ -85,11 +85,7 @@ async function standIn(plan: Plan, sends: Record<string, Array<[atNs: number, to
   });
   const partition = new Partition(0, new Int32Array(network.nodes.length));
   for (const node of network.nodes) partition.add(node);
-  for (const { node, action, atNs } of network.startActions) {
-    const target = network.nodes[node]!;
-    if (target instanceof LiveHostNode) target.scheduleAction(atNs, action);
-    else partition.schedule(target, atNs, node, 4 /* EventKind.Action */, action, null);
-  }
+  for (const { node, action, atNs } of network.startActions) scheduleNodeAction(partition, network.nodes[node]!, atNs, action);
   const index = new Map(plan.hosts.map((h) => [h.name, h.index]));
   const queue = new Map(Object.entries(sends).map(([name, list]) => [name, list.map(([atNs, to], i) => ({ atNs, to, id: i }))]));
   const delivered: Delivery[] = [];
